@@ -1,0 +1,26 @@
+"""Install srsish: `pip install .` gives the `srsish` command."""
+import re
+from setuptools import find_packages, setup
+
+with open("srsish/__init__.py", encoding="utf-8") as f:
+    version = re.search(r'VERSION = "([^"]+)"', f.read()).group(1)
+
+setup(
+    name="srsish",
+    version=version,
+    description="A live-streaming origin server (RTMP, HTTP-FLV, HLS, DVR, HTTP callbacks) following SRS conventions",
+    packages=find_packages(include=["srsish", "srsish.*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "gevent>=23.9",
+        "bottle>=0.12",
+        "simplejson>=3.19",
+        "configobj>=5.0.8",
+        # A gevent-cooperative HTTP client with a per-host keep-alive pool, for hooks.
+        "geventhttpclient>=2.0",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout>=2", "trustme>=1.0", "m3u8>=3.0"],
+    },
+    entry_points={"console_scripts": ["srsish = srsish.main:main"]},
+)

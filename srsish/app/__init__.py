@@ -1,0 +1,1 @@
+"""App: the gevent server: sockets, greenlets, sources, consumers, hooks and config."""

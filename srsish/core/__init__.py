@@ -1,0 +1,1 @@
+"""Core: the lowest layer (ids, errors, logging); imports only the standard library."""

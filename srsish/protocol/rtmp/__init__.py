@@ -1,0 +1,1 @@
+"""RTMP: handshake, chunk stream and the connection state machine, all sans-IO."""
