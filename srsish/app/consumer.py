@@ -1,0 +1,111 @@
+"""Consumer: one player's bounded queue of shared messages, with SRS's whole-GOP shrink."""
+from collections import deque
+from typing import Any, Deque, List, Optional
+
+from gevent.event import Event
+
+from srsish.kernel.message import SharedMessage
+
+
+class StreamMarker:
+    """A non-media queue item: the publisher left (`unpublish`) or came back (`publish`)."""
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"StreamMarker({self.kind})"
+
+
+UNPUBLISH = StreamMarker("unpublish")
+PUBLISH = StreamMarker("publish")
+
+_CHECK_EVERY = 64
+
+
+class Consumer:
+    """A player's queue: the source appends in O(1); the player's writer greenlet drains it.
+
+    The queue holds at most `queue_length_ms` of media; past that whole GOPs are dropped
+    (SRS's shrink) so a slow player costs bounded memory and restarts on a keyframe.
+    Timestamps are rebased per consumer so every player starts near zero.
+    """
+
+    def __init__(self, queue_length_ms: int, rebase: bool = True) -> None:
+        self.queue: Deque[Any] = deque()
+        self.wakeup = Event()
+        self.queue_length_ms = queue_length_ms
+        self.rebase = rebase
+        self.base: Optional[int] = None
+        self.closed = False
+        self.paused = False
+        self.dropped = 0
+        self._next_check = _CHECK_EVERY
+        self._need_keyframe = False
+
+    def enqueue(self, msg: SharedMessage) -> None:
+        if self._need_keyframe and (msg.is_video or msg.is_audio) and not msg.is_sequence_header:
+            if not msg.is_keyframe:
+                self.dropped += 1
+                return
+            self._need_keyframe = False
+        q = self.queue
+        q.append(msg)
+        if len(q) >= self._next_check:
+            self._next_check = len(q) + _CHECK_EVERY
+            self._shrink_if_long(msg.timestamp)
+        if not self.wakeup.is_set():
+            self.wakeup.set()
+
+    def enqueue_item(self, item: Any) -> None:
+        """Queue control bytes or a StreamMarker, in order with the media."""
+        self.queue.append(item)
+        self.wakeup.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.wakeup.set()
+
+    def fetch(self) -> List[Any]:
+        """Everything queued, oldest first; the queue is left empty."""
+        q = self.queue
+        items = list(q)
+        q.clear()
+        self._next_check = _CHECK_EVERY
+        self.wakeup.clear()
+        return items
+
+    def _shrink_if_long(self, last_ts: int) -> None:
+        first_ts = None
+        for item in self.queue:
+            if type(item) is SharedMessage and (item.is_video or item.is_audio):
+                first_ts = item.timestamp
+                break
+        if first_ts is None or last_ts - first_ts <= self.queue_length_ms:
+            return
+        items = list(self.queue)
+        keep_from = None
+        for i in range(len(items) - 1, -1, -1):
+            it = items[i]
+            if type(it) is SharedMessage and it.is_keyframe:
+                keep_from = i
+                break
+        if keep_from is None:
+            keep_from = len(items)
+            self._need_keyframe = True
+        # Keep what a decoder needs whatever was dropped: metadata, sequence headers, markers.
+        kept = [it for it in items[:keep_from]
+                if type(it) is not SharedMessage or it.is_sequence_header or not (it.is_video or it.is_audio)]
+        self.dropped += keep_from - len(kept)
+        self.queue = deque(kept + items[keep_from:])
+        self._next_check = len(self.queue) + _CHECK_EVERY
+
+    def relative_timestamp(self, ts: int) -> int:
+        """The timestamp this player sees: rebased so its first message is at zero."""
+        if not self.rebase:
+            return ts
+        base = self.base
+        if base is None:
+            self.base = base = ts
+        return ts - base if ts > base else 0

@@ -1,0 +1,205 @@
+"""Server: the listeners, the live sources, the hooks, signals, reload and an orderly shutdown."""
+import fcntl
+import os
+import signal
+import socket
+from typing import Dict, List, Optional
+
+import gevent
+import gevent.event
+from gevent.server import StreamServer
+
+from srsish.app.config import Config, ConfigError, load_config
+from srsish.app.http_hooks import HttpHooks
+from srsish.app.rtmp_conn import RtmpConn
+from srsish.app.source import LiveSource, SourceManager
+from srsish.core.ids import new_service_id, new_vid
+from srsish.core.log import get_logger, reopen_logs, setup_logging
+
+SHUTDOWN_GRACE = 5.0   # seconds the clients get to run their unpublish/stop/close hooks
+
+
+def load_server_id(config: Config) -> str:
+    """server_id from the conf, else SRS_SERVER_ID, else the id saved beside the pid file (made once)."""
+    if config.server_id:
+        return config.server_id
+    env_id = os.environ.get("SRS_SERVER_ID")
+    if env_id:
+        return env_id
+    base = config.pid[:-4] if config.pid.endswith(".pid") else config.pid
+    path = base + ".id"
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = f.read().strip()
+        if saved:
+            return saved
+    except OSError:
+        pass
+    sid = new_vid()
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(sid)
+    except OSError as e:
+        get_logger().warning("cannot save server_id to %s: %s", path, e)
+    return sid
+
+
+class Server:
+    """One srsish process: owns the config, listeners, sources and clients."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.log = get_logger()
+        self.sources = SourceManager()
+        self.clients: Dict[str, RtmpConn] = {}
+        self.service_id = new_service_id()
+        self.server_id = load_server_id(config)
+        self.hooks = HttpHooks(self.server_id, self.service_id)
+        self._listeners: List[StreamServer] = []
+        self._stopping = False
+        self._stopped = gevent.event.Event()
+        self._pid_fd: Optional[int] = None
+
+    # -- listeners ----------------------------------------------------------------------
+    def start(self) -> None:
+        for ip, port in self.config.listen:
+            listener = self._make_listener(ip, port)
+            srv = StreamServer(listener, self._handle_rtmp)
+            srv.start()
+            self._listeners.append(srv)
+            self.log.info("RTMP listen at tcp://%s:%d", ip, srv.server_port)
+
+    @staticmethod
+    def _make_listener(ip: str, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+        sock.listen(1024)
+        return sock
+
+    @property
+    def rtmp_ports(self) -> List[int]:
+        return [s.server_port for s in self._listeners]
+
+    def _handle_rtmp(self, sock, address) -> None:
+        if self._stopping:
+            sock.close()
+            return
+        if len(self.clients) >= self.config.max_connections:
+            self.log.warning("drop client ip=%s: max_connections %d reached", address[0],
+                             self.config.max_connections)
+            sock.close()
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = RtmpConn(self, sock, address)
+        self.clients[conn.id] = conn
+        try:
+            conn.serve()
+        finally:
+            self.clients.pop(conn.id, None)
+
+    # -- stream events (statistics and, later, DVR/HLS hang off these) --------------------
+    def on_stream_publish(self, source: LiveSource, conn: RtmpConn) -> None:
+        pass
+
+    def on_stream_unpublish(self, source: LiveSource, conn: RtmpConn) -> None:
+        pass
+
+    # -- pid file -----------------------------------------------------------------------
+    def write_pid_file(self) -> None:
+        """Write and lock the pid file, so a second instance on the same file fails (as SRS)."""
+        path = self.config.pid
+        if not path:
+            return
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RuntimeError(f"pid file {path} is locked: is another srsish running?") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._pid_fd = fd
+
+    def _remove_pid_file(self) -> None:
+        if self._pid_fd is not None:
+            try:
+                os.unlink(self.config.pid)
+            except OSError:
+                pass
+            os.close(self._pid_fd)
+            self._pid_fd = None
+
+    # -- signals ------------------------------------------------------------------------
+    def install_signals(self) -> None:
+        # Handlers only spawn the real work (gunicorn #1126: never block in a signal handler).
+        gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.stop, "SIGTERM"))
+        gevent.signal_handler(signal.SIGINT, lambda: gevent.spawn(self.stop, "SIGINT"))
+        gevent.signal_handler(signal.SIGQUIT, lambda: gevent.spawn(self.stop, "SIGQUIT"))
+        gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self.reload))
+        gevent.signal_handler(signal.SIGUSR1, lambda: gevent.spawn(self.reopen_log))
+
+    def reload(self) -> None:
+        path = self.config.path
+        try:
+            new = load_config(path)
+        except ConfigError as e:
+            self.log.error("reload failed, keeping the old config: %s", e)
+            return
+        except OSError as e:
+            self.log.error("reload failed, keeping the old config: %s: %s", path, e)
+            return
+        old = self.config
+        self.config = new
+        if sorted(new.listen) != sorted(old.listen):
+            self._rebind()
+        self.log.info("reload config %s success", path)
+
+    def _rebind(self) -> None:
+        old = self._listeners
+        self._listeners = []
+        for srv in old:
+            srv.close()
+        self.start()
+
+    def reopen_log(self) -> None:
+        reopen_logs()
+        self.log.info("log file reopened")
+
+    # -- run and stop -------------------------------------------------------------------
+    def serve_forever(self) -> None:
+        self._stopped.wait()
+
+    def stop(self, why: str = "stop") -> None:
+        """Close listeners, end every client (their hooks run), flush async hooks, exit."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.log.info("%s: closing listeners and %d clients", why, len(self.clients))
+        for srv in self._listeners:
+            srv.close()
+        greenlets = []
+        for conn in list(self.clients.values()):
+            g = gevent.spawn(self._end_client, conn)
+            greenlets.append(g)
+        gevent.joinall(greenlets, timeout=SHUTDOWN_GRACE)
+        try:
+            self.hooks.flush(SHUTDOWN_GRACE)
+        finally:
+            self.hooks.close()
+            self._remove_pid_file()
+            self.log.info("server stopped")
+            self._stopped.set()
+
+    @staticmethod
+    def _end_client(conn: RtmpConn) -> None:
+        conn.kick("server shutdown")
+
+
+def make_server(config_path: Optional[str]) -> Server:
+    config = load_config(config_path)
+    setup_logging(config.log_tank, config.log_file, config.log_level)
+    return Server(config)

@@ -1,0 +1,86 @@
+"""The srsish command line: `srsish -c conf/srs.conf` runs the server, `srsish -t -c FILE` checks a conf."""
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from srsish import SIGNATURE
+
+
+def _parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="srsish", description=f"{SIGNATURE}: a live-streaming origin server "
+                                                            "following SRS conventions")
+    p.add_argument("-c", dest="config", default=os.environ.get("SRS_CONFIG_FILE"),
+                   help="the SRS-style config file (default: $SRS_CONFIG_FILE, else conf/srs.conf)")
+    p.add_argument("-t", dest="test", action="store_true", help="check the config file and exit")
+    p.add_argument("-e", dest="env_only", action="store_true", help="no config file: take everything from SRS_* env")
+    p.add_argument("-v", "-V", dest="version", action="store_true", help="print the version and exit")
+    return p.parse_args(argv)
+
+
+def _daemonize() -> None:
+    """Detach as SRS does with `daemon on;`: fork twice, new session, stdio to /dev/null."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parse_args(argv)
+    if args.version:
+        print(SIGNATURE)
+        return 0
+    # gevent's monkey patching happens in exactly this one place, before anything else imports
+    # modules that create sockets, locks or threads.
+    from gevent import monkey
+    monkey.patch_all()
+    from srsish.app.config import ConfigError, load_config
+    path = None if (args.env_only or os.environ.get("SRS_ENV_ONLY")) else (args.config or "conf/srs.conf")
+    try:
+        config = load_config(path)
+    except (ConfigError, OSError) as e:
+        print(f"srsish: config error: {e}", file=sys.stderr)
+        return 1
+    if args.test:
+        for w in config.warnings:
+            print(f"srsish: warning: {w}", file=sys.stderr)
+        print(f"srsish: the configuration file {path or '(env)'} syntax is ok", file=sys.stderr)
+        print(f"srsish: configuration file {path or '(env)'} test is successful", file=sys.stderr)
+        return 0
+    if config.work_dir and config.work_dir not in (".", "./"):
+        os.chdir(config.work_dir)
+    if config.daemon:
+        _daemonize()
+    return _run(config)
+
+
+def _run(config) -> int:
+    from srsish.app.server import Server
+    from srsish.core.log import get_logger, setup_logging
+    setup_logging(config.log_tank, config.log_file, config.log_level)
+    log = get_logger()
+    for w in config.warnings:
+        log.warning("%s", w)
+    server = Server(config)
+    try:
+        server.write_pid_file()
+        server.start()
+    except (OSError, RuntimeError) as e:
+        log.error("cannot start: %s", e)
+        print(f"srsish: cannot start: {e}", file=sys.stderr)
+        return 1
+    log.info("%s started, pid=%d, server_id=%s, service_id=%s", SIGNATURE, os.getpid(), server.server_id,
+             server.service_id)
+    server.install_signals()
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
