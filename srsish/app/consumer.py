@@ -91,7 +91,8 @@ class Consumer:
             if type(it) is SharedMessage and it.is_keyframe:
                 keep_from = i
                 break
-        if keep_from is None:
+        if keep_from is None or items[keep_from].timestamp == first_ts:
+            # The newest GOP alone is too long: drop all media and restart at the next keyframe.
             keep_from = len(items)
             self._need_keyframe = True
         # Keep what a decoder needs whatever was dropped: metadata, sequence headers, markers.

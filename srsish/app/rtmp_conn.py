@@ -279,10 +279,15 @@ class RtmpConn:
             tcUrl=req.tcUrl, pageUrl=req.pageUrl, stream_url=req.stream_url(vhost_name),
             stream_id=self.source.id if self.source else "", send_bytes=self.send_bytes, recv_bytes=self.recv_bytes)
 
+    def _hooks_conf(self) -> dict:
+        """The vhost's http_hooks as the config says now, so a reload applies to the next event."""
+        current = self.server.config.vhost(self.vhost["name"])
+        return (current or self.vhost)["http_hooks"]
+
     def _gate_connect(self, ev: rc.Command) -> None:
         if self.connect_passed:
             return
-        verdict = self.server.hooks.on_connect(self.vhost["http_hooks"], self.hook_context())
+        verdict = self.server.hooks.on_connect(self._hooks_conf(), self.hook_context())
         if not verdict.ok:
             self._refuse(ev, verdict.reason)
         self.connect_passed = True
@@ -300,7 +305,7 @@ class RtmpConn:
         self.source = source
         try:
             self._gate_connect(ev)
-            verdict = self.server.hooks.on_publish(self.vhost["http_hooks"], self.hook_context())
+            verdict = self.server.hooks.on_publish(self._hooks_conf(), self.hook_context())
             if not verdict.ok:
                 self._refuse(ev, verdict.reason)
         except BaseException:
@@ -376,7 +381,7 @@ class RtmpConn:
         self.source = None
         self.log.info("stop publish vhost=%s, app=%s, stream=%s", source.vhost, source.app, source.stream)
         self.server.on_stream_unpublish(source, self)
-        self.server.hooks.on_unpublish(self.vhost["http_hooks"], self._hook_ctx_for(source))
+        self.server.hooks.on_unpublish(self._hooks_conf(), self._hook_ctx_for(source))
         self.server.sources.release_if_idle(source)
 
     def _hook_ctx_for(self, source: LiveSource) -> HookContext:
@@ -393,7 +398,7 @@ class RtmpConn:
         self.source = source
         try:
             self._gate_connect(ev)
-            verdict = self.server.hooks.on_play(self.vhost["http_hooks"], self.hook_context())
+            verdict = self.server.hooks.on_play(self._hooks_conf(), self.hook_context())
             if not verdict.ok:
                 self._refuse(ev, verdict.reason)
         except BaseException:
@@ -477,7 +482,7 @@ class RtmpConn:
             self._writer.kill(block=True, timeout=1)
             self._writer = None
         self.log.info("stop play, dropped=%d", consumer.dropped)
-        self.server.hooks.on_stop(self.vhost["http_hooks"], self._hook_ctx_for(source))
+        self.server.hooks.on_stop(self._hooks_conf(), self._hook_ctx_for(source))
         self.source = None
         self.server.sources.release_if_idle(source)
 
@@ -499,7 +504,7 @@ class RtmpConn:
             self.log.info("client disconnect: %s, send=%d, recv=%d", reason, self.send_bytes, self.recv_bytes)
             if self.connected and self.vhost is not None:
                 ctx = self.hook_context()
-                self.server.hooks.on_close(self.vhost["http_hooks"], ctx)
+                self.server.hooks.on_close(self._hooks_conf(), ctx)
 
 
 class PlayWriter:
