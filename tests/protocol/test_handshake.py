@@ -316,7 +316,6 @@ def test_misuse():
 # Real ffmpeg.
 
 FFMPEG = shutil.which("ffmpeg")
-needs_ffmpeg = pytest.mark.usefixtures()  # ffmpeg is installed by the README's test command
 
 
 def _dechunk_first_message(data: bytes) -> tuple[int, bytes] | None:
@@ -340,7 +339,6 @@ def _dechunk_first_message(data: bytes) -> tuple[int, bytes] | None:
     return msg_type, payload
 
 
-@needs_ffmpeg
 @pytest.mark.timeout(60)
 def test_ffmpeg_player_completes_complex_handshake_with_our_server():
     listener = socket.create_server(("127.0.0.1", 0))
@@ -400,7 +398,6 @@ def test_ffmpeg_player_completes_complex_handshake_with_our_server():
     assert values[2]["app"] == "live" and values[2]["tcUrl"] == f"rtmp://127.0.0.1:{port}/live"
 
 
-@needs_ffmpeg
 @pytest.mark.timeout(60)
 def test_our_client_completes_handshake_with_ffmpeg_server():
     # ffmpeg -listen answers with a zero server version (simple handshake); once the handshake is
