@@ -10,6 +10,7 @@ from gevent import Timeout
 from srsish import SIGNATURE, VERSION
 from srsish.app.consumer import Consumer, StreamMarker
 from srsish.app.http_hooks import HookContext
+from srsish.app.hub import OriginContext, OriginHub
 from srsish.app.source import LiveSource
 from srsish.core.errors import ProtocolError
 from srsish.core.ids import new_client_id
@@ -315,6 +316,9 @@ class RtmpConn:
             raise
         source.configure(self.vhost["play"])
         source.on_publish(self)
+        source.hub = OriginHub.start(OriginContext(
+            vhost=self.vhost, hook=self._hook_ctx_for(source), hooks=self.server.hooks, hooks_conf=self._hooks_conf,
+            utc_time=self.server.config.utc_time, log=self.log))
         self.server.on_stream_publish(source, self)
         info = {"code": "NetStream.Publish.Start", "description": "Started publishing stream."}
         if fc_publish:

@@ -62,9 +62,8 @@ class LiveSource:
         self.gop = GopCache()
         self.jitter = Jitter("full")
         self.time_jitter = "full"
-        self.video_codec = ""
-        self.audio_codec = ""
         self.frames = 0
+        self.hub = None                 # the OriginHub of the current publish session
 
     # -- configuration ---------------------------------------------------------------
     def configure(self, play_conf: dict) -> None:
@@ -88,6 +87,9 @@ class LiveSource:
             c.enqueue_item(PUBLISH)
 
     def on_unpublish(self) -> None:
+        hub, self.hub = self.hub, None
+        if hub is not None:
+            hub.on_unpublish()
         self.publisher = None
         self.gop.clear()
         self.metadata = self.video_sh = self.audio_sh = None
@@ -109,6 +111,8 @@ class LiveSource:
         meta["server_version"] = VERSION
         msg = SharedMessage(MSG_DATA, self._correct(timestamp), amf0.encode("onMetaData", meta))
         self.metadata = msg
+        if self.hub is not None:
+            self.hub.on_metadata(msg)
         for c in self.consumers:
             c.enqueue(msg)
         return msg
@@ -123,6 +127,8 @@ class LiveSource:
         else:
             self.gop.cache(msg)
             self.frames += msg.is_video
+        if self.hub is not None:
+            self.hub.on_media(msg)
         for c in self.consumers:
             c.enqueue(msg)
         return msg

@@ -1,0 +1,89 @@
+"""OriginHub: the origin-only features of one publish session (DVR, HLS), fed from the publisher's greenlet."""
+import os
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+from srsish.app.http_hooks import HookContext, HttpHooks
+from srsish.kernel.message import SharedMessage
+
+
+@dataclass
+class OriginContext:
+    """What an origin feature needs to know about the publish session it serves."""
+    vhost: dict                        # the vhost's typed config (sections "dvr", "hls", ...)
+    hook: HookContext                  # the publisher's hook fields (client_id, app, stream, param, stream_id...)
+    hooks: HttpHooks                   # queue on_dvr / on_hls / on_hls_notify here; never wait on them
+    hooks_conf: Callable[[], dict]     # the vhost's http_hooks as the config says now
+    utc_time: bool = False
+    cwd: str = ""
+    log: object = None                 # a logger carrying the publisher's client id
+
+
+class OriginFeature:
+    """The interface every origin feature implements. `create` returns None when not enabled."""
+
+    @classmethod
+    def create(cls, ctx: OriginContext) -> Optional["OriginFeature"]:
+        raise NotImplementedError
+
+    def on_publish(self) -> None: ...
+    def on_metadata(self, msg: SharedMessage) -> None: ...
+    def on_media(self, msg: SharedMessage) -> None: ...   # audio/video, sequence headers included
+    def on_unpublish(self) -> None: ...                    # close files, queue hooks
+
+
+# The features every publish session gets, when their vhost section enables them.
+FEATURES: List[type] = []
+
+
+class OriginHub:
+    """Runs the enabled features; one that fails is logged and switched off, the stream goes on."""
+
+    def __init__(self, ctx: OriginContext) -> None:
+        self.ctx = ctx
+        self.features: List[OriginFeature] = []
+        for cls in FEATURES:
+            try:
+                feature = cls.create(ctx)
+            except Exception as e:  # a broken feature must not stop the publisher
+                self._log_error(cls.__name__, "create", e)
+                continue
+            if feature is not None:
+                self.features.append(feature)
+
+    @classmethod
+    def start(cls, ctx: OriginContext) -> "OriginHub":
+        if not ctx.cwd:
+            ctx.cwd = os.getcwd()
+        hub = cls(ctx)
+        hub._each("on_publish")
+        return hub
+
+    def on_metadata(self, msg: SharedMessage) -> None:
+        if self.features:
+            self._each("on_metadata", msg)
+
+    def on_media(self, msg: SharedMessage) -> None:
+        if self.features:
+            self._each("on_media", msg)
+
+    def on_unpublish(self) -> None:
+        self._each("on_unpublish")
+        self.features = []
+
+    def _each(self, method: str, *args) -> None:
+        for feature in list(self.features):
+            try:
+                getattr(feature, method)(*args)
+            except Exception as e:
+                self._log_error(type(feature).__name__, method, e)
+                self.features.remove(feature)
+                if method != "on_unpublish":
+                    try:
+                        feature.on_unpublish()  # let it close what it can
+                    except Exception:
+                        pass
+
+    def _log_error(self, name: str, method: str, e: Exception) -> None:
+        if self.ctx.log is not None:
+            self.ctx.log.error("%s %s failed, feature stopped for this stream: %s", name, method, e)
