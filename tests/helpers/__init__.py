@@ -1,0 +1,1 @@
+"""End-to-end test harness for srsish: server processes, real peers, media, probes."""
