@@ -12,6 +12,7 @@ class HttpRequest:
     headers: Dict[str, str] = field(default_factory=dict)   # lower-case names
     ip: str = ""                     # client ip: X-Forwarded-For first entry, else X-Real-IP, else the peer
     host: str = ""                   # Host header without the port
+    version: str = "HTTP/1.1"
 
     @property
     def param(self) -> str:

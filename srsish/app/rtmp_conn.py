@@ -12,6 +12,7 @@ from srsish.app.consumer import Consumer, StreamMarker
 from srsish.app.http_hooks import HookContext
 from srsish.app.hub import OriginContext, OriginHub
 from srsish.app.source import LiveSource
+from srsish.app.writer import QueueWriter
 from srsish.core.errors import ProtocolError
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
@@ -24,9 +25,7 @@ from srsish.protocol.rtmp.chunk import chunk_header, chunk_tail, EXTENDED_TIMEST
 HANDSHAKE_TIMEOUT = 30.0      # handshake + connect phase
 IDENTIFY_TIMEOUT = 30.0       # waiting for publish/play after connect
 PLAYER_RECV_TIMEOUT = None    # players may stay silent for ever; the writer's send timeout guards them
-SEND_TIMEOUT = 30.0           # SRS's RTMP socket timeout
 RECV_SIZE = 64 * 1024
-IOV_MAX = 1000                # Linux IOV_MAX is 1024
 
 _CMD_RESULT = "_result"
 
@@ -37,29 +36,6 @@ class ClientRejected(Exception):
 
 class ClientGone(Exception):
     """The peer closed the connection or it timed out."""
-
-
-def send_iov(sock, buffers: List[bytes]) -> int:
-    """Write every buffer with as few sendmsg calls as possible; loops on partial sends."""
-    total = 0
-    i, n = 0, len(buffers)
-    while i < n:
-        batch = buffers[i:i + IOV_MAX]
-        sent = sock.sendmsg(batch)
-        total += sent
-        # Skip the buffers written in full; resend the rest of a partly written one.
-        for j, b in enumerate(batch):
-            blen = len(b)
-            if sent >= blen:
-                sent -= blen
-                continue
-            if sent:
-                buffers[i + j] = memoryview(b)[sent:]
-            i += j
-            break
-        else:
-            i += len(batch)
-    return total
 
 
 class RtmpConn:
@@ -79,6 +55,7 @@ class RtmpConn:
         self.recv_bytes = 0
         self.created = time.time()
         self.kind = "unknown"        # fmle-publish, flash-publish, play
+        self.swf_url = ""
         self.source: Optional[LiveSource] = None
         self.consumer: Optional[Consumer] = None
         self.connect_passed = False  # on_connect said yes (once per connection)
@@ -87,6 +64,16 @@ class RtmpConn:
         self._writer = None
         self._closing = False
         self.greenlet = gevent.getcurrent()
+
+    def describe(self) -> dict:
+        """This client as SRS's API lists it (ids, urls, type); the API adds counters."""
+        req = self.req
+        vhost = self.vhost["name"] if self.vhost else (req.vhost or req.host if req else "")
+        return {"vhost": vhost, "stream": self.source.id if self.source else "", "ip": self.ip,
+                "pageUrl": req.pageUrl if req else "", "swfUrl": self.swf_url, "tcUrl": req.tcUrl if req else "",
+                "url": f"/{req.app}/{req.stream}" if req else "", "name": req.stream if req else "",
+                "type": "rtmp-play" if self.kind == "play" else self.kind,
+                "publish": self.kind.endswith("publish")}
 
     def kick(self, reason: str, timeout: float = 5.0) -> None:
         """End this client from another greenlet (API kick, shutdown); its hooks still run."""
@@ -170,6 +157,7 @@ class RtmpConn:
         if obj.get("app") and not req.app:
             req.app = str(obj["app"]).strip("/")
         req.pageUrl = str(obj.get("pageUrl") or "")
+        self.swf_url = str(obj.get("swfUrl") or "")
         enc = obj.get("objectEncoding")
         req.object_encoding = float(enc) if isinstance(enc, (int, float)) and not isinstance(enc, bool) else 0.0
         self.req = req
@@ -315,7 +303,7 @@ class RtmpConn:
             self.server.sources.release_if_idle(source)
             raise
         source.configure(self.vhost["play"])
-        source.on_publish(self)
+        source.on_publish(self, time.time())
         source.hub = OriginHub.start(OriginContext(
             vhost=self.vhost, hook=self._hook_ctx_for(source), hooks=self.server.hooks, hooks_conf=self._hooks_conf,
             utc_time=self.server.config.utc_time, log=self.log))
@@ -428,13 +416,15 @@ class RtmpConn:
                       self.vhost["name"], req.app, req.stream, source.is_publishing, len(source.gop.messages))
         writer = PlayWriter(self, consumer, sid, play)
         self._writer = gevent.spawn(writer.run)
-        self._writer.link_exception(lambda g: self._kill_reader())
+        self._writer.link_exception(self._on_writer_failed)
         try:
             self._play_control_loop(sid)
         finally:
             self._stop_play()
 
-    def _kill_reader(self) -> None:
+    def _on_writer_failed(self, writer) -> None:
+        """The writer died (send timeout, broken socket): log why and end the reader too."""
+        self.log.warning("player writer stopped: %s", writer.exception)
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -511,42 +501,26 @@ class RtmpConn:
                 self.server.hooks.on_close(self._hooks_conf(), ctx)
 
 
-class PlayWriter:
-    """The player's writer greenlet: drains the consumer and sends merged writes.
+class PlayWriter(QueueWriter):
+    """The RTMP player's writer greenlet.
 
     Per message only a 12-byte chunk header is built for this player; the chunked payload
     (the tail) is built once per (message, chunk size, csid) and cached on the message.
     """
 
     def __init__(self, rc_conn: RtmpConn, consumer: Consumer, stream_id: int, play_conf: dict) -> None:
+        latency = 0 if rc_conn.vhost.get("min_latency") else int(play_conf.get("mw_latency", 350))
+        super().__init__(rc_conn.sock, consumer, latency)
         self.c = rc_conn
-        self.consumer = consumer
         self.stream_id = stream_id
-        self.mw_latency = max(0, int(play_conf.get("mw_latency", 350))) / 1000.0
-        if rc_conn.vhost.get("min_latency"):
-            self.mw_latency = 0
         self.chunk_size = rc_conn.conn.out_chunk_size
+        self._counted = 0
 
-    def run(self) -> None:
-        consumer, sock, c = self.consumer, self.c.sock, self.c
-        first = True
-        while not consumer.closed:
-            if not consumer.queue:
-                consumer.wakeup.wait()
-                if consumer.closed:
-                    break
-                if not first and self.mw_latency:
-                    gevent.sleep(self.mw_latency)  # merge more messages into one write
-            first = False
-            items = consumer.fetch()
-            if consumer.paused:
-                items = [it for it in items if type(it) is not SharedMessage]
-            buffers = self._encode(items)
-            if buffers:
-                with Timeout(SEND_TIMEOUT, ClientGone(f"send timeout {SEND_TIMEOUT}s")):
-                    c.send_bytes += send_iov(sock, buffers)
+    def on_sent(self) -> None:
+        self.c.send_bytes += self.send_bytes - self._counted
+        self._counted = self.send_bytes
 
-    def _encode(self, items: List[Any]) -> List[bytes]:
+    def encode(self, items: List[Any]) -> List[bytes]:
         out: List[bytes] = []
         append = out.append
         rel = self.consumer.relative_timestamp

@@ -3,20 +3,26 @@ import fcntl
 import os
 import signal
 import socket
+import time
 from typing import Dict, List, Optional
 
 import gevent
 import gevent.event
 from gevent.server import StreamServer
 
-from srsish.app.config import Config, ConfigError, load_config
+from srsish.app.config import Config, ConfigError, load_config, parse_endpoint
+from srsish.app.http_api import HttpApi
+from srsish.app.http_flv import HttpFlvStreams
 from srsish.app.http_hooks import HttpHooks
+from srsish.app.http_server import HttpServer
 from srsish.app.rtmp_conn import RtmpConn
 from srsish.app.source import LiveSource, SourceManager
+from srsish.app.statistic import Statistic
 from srsish.core.ids import new_service_id, new_vid
 from srsish.core.log import get_logger, reopen_logs, setup_logging
 
 SHUTDOWN_GRACE = 5.0   # seconds the clients get to run their unpublish/stop/close hooks
+STAT_INTERVAL = 2.0    # seconds between byte-counter samples (kbps in the API)
 
 
 def load_server_id(config: Config) -> str:
@@ -52,23 +58,78 @@ class Server:
         self.config = config
         self.log = get_logger()
         self.sources = SourceManager()
-        self.clients: Dict[str, RtmpConn] = {}
+        self.clients: Dict[str, object] = {}   # RTMP connections and HTTP-FLV viewers, by client id
         self.service_id = new_service_id()
         self.server_id = load_server_id(config)
         self.hooks = HttpHooks(self.server_id, self.service_id)
         self._listeners: List[StreamServer] = []
+        self.http_servers: List[HttpServer] = []
+        self.http_api = HttpApi(self)
+        self.http_flv = HttpFlvStreams(self)
+        self.statistic = Statistic()
+        self.cpu_percent = 0.0
+        self._vhost_ids: Dict[str, str] = {}
+        self._sampler = None
         self._stopping = False
         self._stopped = gevent.event.Event()
         self._pid_fd: Optional[int] = None
 
     # -- listeners ----------------------------------------------------------------------
     def start(self) -> None:
+        self._start_rtmp()
+        self._start_http()
+        if self._sampler is None:
+            self._sampler = gevent.spawn(self._sample_forever)
+
+    def _start_rtmp(self) -> None:
         for ip, port in self.config.listen:
             listener = self._make_listener(ip, port)
             srv = StreamServer(listener, self._handle_rtmp)
             srv.start()
             self._listeners.append(srv)
             self.log.info("RTMP listen at tcp://%s:%d", ip, srv.server_port)
+
+    def _start_http(self) -> None:
+        """The API and the file server; when they share an endpoint they share one listener."""
+        roles: Dict[tuple, set] = {}
+        for section, role in (("http_api", "api"), ("http_server", "static")):
+            conf = self.config.section(section)
+            if conf.get("enabled"):
+                endpoint = parse_endpoint(str(conf.get("listen")))
+                roles.setdefault(endpoint, set()).add(role)
+        for (ip, port), rs in roles.items():
+            srv = HttpServer(self, ip, port, rs)
+            srv.start()
+            self.http_servers.append(srv)
+
+    def vhost_id(self, name: str) -> str:
+        """A stable `vid-` id for a vhost name, as SRS's API shows."""
+        vid = self._vhost_ids.get(name)
+        if vid is None:
+            vid = self._vhost_ids[name] = new_vid()
+        return vid
+
+    def _sample_forever(self) -> None:
+        last_cpu, last_t = _cpu_seconds(), time.monotonic()
+        while not self._stopping:
+            gevent.sleep(STAT_INTERVAL)
+            now = time.monotonic()
+            cpu = _cpu_seconds()
+            self.cpu_percent = round(100.0 * (cpu - last_cpu) / max(now - last_t, 1e-3), 2)
+            last_cpu, last_t = cpu, now
+            counters = [(c.id, c.send_bytes, c.recv_bytes) for c in list(self.clients.values())]
+            per_vhost: Dict[str, list] = {}
+            for src in list(self.sources.sources.values()):
+                pub = src.publisher
+                players = [c for c in self.clients.values() if getattr(c, "source", None) is src and c is not pub]
+                send = sum(c.send_bytes for c in players)
+                recv = pub.recv_bytes if pub is not None else 0
+                counters.append((src.id, send, recv))
+                acc = per_vhost.setdefault(src.vhost, [0, 0])
+                acc[0] += send
+                acc[1] += recv
+            counters += [(self.vhost_id(name), s, r) for name, (s, r) in per_vhost.items()]
+            self.statistic.sample(now, counters)
 
     @staticmethod
     def _make_listener(ip: str, port: int) -> socket.socket:
@@ -82,6 +143,10 @@ class Server:
     @property
     def rtmp_ports(self) -> List[int]:
         return [s.server_port for s in self._listeners]
+
+    @property
+    def http_ports(self) -> List[int]:
+        return [s.port for s in self.http_servers]
 
     def _handle_rtmp(self, sock, address) -> None:
         if self._stopping:
@@ -181,6 +246,10 @@ class Server:
         self.log.info("%s: closing listeners and %d clients", why, len(self.clients))
         for srv in self._listeners:
             srv.close()
+        for http in self.http_servers:
+            http.close()
+        if self._sampler is not None:
+            self._sampler.kill(block=False)
         greenlets = []
         for conn in list(self.clients.values()):
             g = gevent.spawn(self._end_client, conn)
@@ -195,8 +264,13 @@ class Server:
             self._stopped.set()
 
     @staticmethod
-    def _end_client(conn: RtmpConn) -> None:
+    def _end_client(conn) -> None:
         conn.kick("server shutdown")
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def make_server(config_path: Optional[str]) -> Server:

@@ -64,6 +64,7 @@ class LiveSource:
         self.time_jitter = "full"
         self.frames = 0
         self.hub = None                 # the OriginHub of the current publish session
+        self.publish_time = 0.0         # wall-clock time the current publish started
 
     # -- configuration ---------------------------------------------------------------
     def configure(self, play_conf: dict) -> None:
@@ -79,8 +80,9 @@ class LiveSource:
     def is_publishing(self) -> bool:
         return self.publisher is not None
 
-    def on_publish(self, publisher) -> None:
+    def on_publish(self, publisher, now: float = 0.0) -> None:
         self.publisher = publisher
+        self.publish_time = now
         self.gop.clear()
         self.metadata = self.video_sh = self.audio_sh = None
         for c in self.consumers:

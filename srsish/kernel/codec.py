@@ -42,3 +42,29 @@ def video_codec_name(payload: bytes) -> str:
 
 def audio_codec_name(payload: bytes) -> str:
     return AUDIO_CODEC_NAMES.get(payload[0] >> 4, "") if payload else ""
+
+
+def avc_profile_level(sequence_header: bytes) -> tuple:
+    """(profile_idc, level_idc) from an AVC sequence header tag body, or (0, 0)."""
+    # tag body: frame/codec byte, packet type, 3-byte cts, then AVCDecoderConfigurationRecord
+    if len(sequence_header) < 9:
+        return 0, 0
+    return sequence_header[6], sequence_header[8]
+
+
+AVC_PROFILES = {66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: "High10", 122: "High422",
+                244: "High444"}
+AAC_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+AAC_PROFILES = {1: "Main", 2: "LC", 3: "SSR", 5: "HE", 29: "HEv2"}
+
+
+def aac_config(sequence_header: bytes) -> tuple:
+    """(object_type, sample_rate, channels) from an AAC sequence header tag body, or (0, 0, 0)."""
+    if len(sequence_header) < 4:
+        return 0, 0, 0
+    asc = sequence_header[2:]
+    object_type = asc[0] >> 3
+    rate_index = ((asc[0] & 0x07) << 1) | (asc[1] >> 7)
+    channels = (asc[1] >> 3) & 0x0F
+    rate = AAC_SAMPLE_RATES[rate_index] if rate_index < len(AAC_SAMPLE_RATES) else 0
+    return object_type, rate, channels

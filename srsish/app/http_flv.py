@@ -1,0 +1,229 @@
+"""HTTP-FLV live play: GET /app/stream.flv through the same consumer fan-out as RTMP players."""
+import re
+import socket
+import struct
+import time
+from typing import Any, List, Optional, Tuple
+
+import gevent
+
+from srsish.app.consumer import Consumer, StreamMarker
+from srsish.app.http_hooks import HookContext
+from srsish.app.http_server import HttpConnection, render_head, text_response
+from srsish.app.http_types import HttpRequest
+from srsish.app.writer import QueueWriter
+from srsish.core.ids import new_client_id
+from srsish.core.log import get_logger
+from srsish.kernel.message import SharedMessage
+
+FLV_HEADER_AV = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00"   # audio+video flags, then PreviousTagSize0
+_PREV_SIZE = struct.Struct(">I")
+_CHUNK_END = b"\r\n"
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
+def flv_tag_header(type_id: int, timestamp: int, size: int) -> bytes:
+    """The 11-byte FLV tag header: type, size, timestamp (24 bits + extension), stream id 0."""
+    ts = timestamp & 0xFFFFFFFF
+    return bytes((type_id, size >> 16, (size >> 8) & 0xFF, size & 0xFF,
+                  (ts >> 16) & 0xFF, (ts >> 8) & 0xFF, ts & 0xFF, ts >> 24, 0, 0, 0))
+
+
+def mount_pattern(mount: str) -> Optional["re.Pattern"]:
+    """A regex for an http_remux mount such as `[vhost]/[app]/[stream].flv` (FLV mounts only)."""
+    if not mount.endswith(".flv"):
+        return None
+    if mount.startswith("[vhost]"):
+        mount = mount[len("[vhost]"):]
+    if not mount.startswith("/"):
+        mount = "/" + mount
+    rx = re.escape(mount).replace(re.escape("[app]"), "(?P<app>.+?)").replace(re.escape("[stream]"),
+                                                                             "(?P<stream>[^/]+?)")
+    return re.compile("^" + rx + "$")
+
+
+class FlvWriter(QueueWriter):
+    """Per message: an 11-byte tag header for this viewer, then the shared payload and tag size."""
+
+    def __init__(self, client: "FlvClient", consumer: Consumer, mw_latency_ms: int, chunked: bool) -> None:
+        super().__init__(client.conn.sock, consumer, mw_latency_ms)
+        self.client = client
+        self.chunked = chunked
+        self._counted = 0
+
+    def encode(self, items: List[Any]) -> List[Any]:
+        out: List[Any] = []
+        append = out.append
+        rel = self.consumer.relative_timestamp
+        for m in items:
+            if type(m) is SharedMessage:
+                payload = m.payload
+                size = len(payload)
+                append(flv_tag_header(m.type_id, rel(m.timestamp), size))
+                append(payload)
+                tail = m.cache.get("flv")
+                if tail is None:
+                    tail = m.cache["flv"] = _PREV_SIZE.pack(11 + size)
+                append(tail)
+            elif type(m) is StreamMarker and m.kind == "unpublish":
+                self.finished = True   # SRS cuts HTTP-FLV viewers off when the publisher leaves
+                break
+        if self.chunked:
+            total = sum(len(b) for b in out)
+            if total:
+                out.insert(0, b"%x\r\n" % total)
+                out.append(_CHUNK_END)
+            if self.finished:
+                out.append(_LAST_CHUNK)
+        return out
+
+    def on_sent(self) -> None:
+        self.client.conn.send_bytes += self.send_bytes - self._counted
+        self._counted = self.send_bytes
+
+
+class FlvClient:
+    """One HTTP-FLV viewer: gated by on_play, fed by a consumer, ended by either side or a kick."""
+    kind = "flv-play"
+    publish = False
+
+    def __init__(self, server, conn: HttpConnection, req: HttpRequest, vhost: dict, app: str, stream: str) -> None:
+        self.server = server
+        self.conn = conn
+        self.req = req
+        self.vhost = vhost
+        self.app, self.stream = app, stream
+        self.id = new_client_id()
+        self.log = get_logger(self.id)
+        self.ip = req.ip
+        self.created = time.time()
+        self.source = None
+        self.greenlet = gevent.getcurrent()
+
+    @property
+    def send_bytes(self) -> int:
+        return self.conn.send_bytes
+
+    @property
+    def recv_bytes(self) -> int:
+        return self.conn.recv_bytes
+
+    def describe(self) -> dict:
+        vhost = self.vhost["name"]
+        return {"vhost": vhost, "stream": self.source.id if self.source else "", "ip": self.ip,
+                "pageUrl": self.req.headers.get("referer", ""), "swfUrl": "",
+                "tcUrl": f"http://{self.req.host or vhost}/{self.app}", "url": f"/{self.app}/{self.stream}",
+                "name": self.stream, "type": self.kind, "publish": False}
+
+    def kick(self, reason: str, timeout: float = 5.0) -> None:
+        self.greenlet.kill(block=True, timeout=timeout)
+
+    def hook_context(self) -> HookContext:
+        vhost = self.vhost["name"]
+        prefix = "" if vhost == "__defaultVhost__" else vhost
+        return HookContext(
+            client_id=self.id, ip=self.ip, vhost=vhost, app=self.app, stream=self.stream, param=self.req.param,
+            tcUrl=f"http://{self.req.host or vhost}/{self.app}", pageUrl=self.req.headers.get("referer", ""),
+            stream_url=f"{prefix}/{self.app}/{self.stream}", stream_id=self.source.id if self.source else "")
+
+    def _hooks_conf(self) -> dict:
+        current = self.server.config.vhost(self.vhost["name"])
+        return (current or self.vhost)["http_hooks"]
+
+    def serve(self, extra: List[Tuple[str, str]], chunked: bool) -> None:
+        """Gate, then stream until the viewer leaves, the publisher leaves, or we are kicked."""
+        self.log.info("HTTP-FLV client ip=%s, url=%s%s", self.ip, self.req.path, self.req.param)
+        verdict = self.server.hooks.on_play(self._hooks_conf(), self.hook_context())
+        if not verdict.ok:
+            self.log.warning("HTTP-FLV play rejected: %s", verdict.reason)
+            self.conn.respond(self.req, text_response(403, verdict.reason), False, extra)
+            return
+        source = self.server.sources.sources.get((self.vhost["name"], self.app, self.stream))
+        if source is None or not source.is_publishing:
+            # The stream went away while the hook decided: nothing to play, and on_stop follows on_play.
+            self.conn.respond(self.req, text_response(404, "stream not found"), False, extra)
+            self.server.hooks.on_stop(self._hooks_conf(), self.hook_context())
+            return
+        self.source = source
+        play = self.vhost["play"]
+        consumer = source.create_consumer(int(float(play.get("queue_length", 30)) * 1000))
+        headers = [("Content-Type", "video/x-flv"), ("Cache-Control", "no-cache"), ("Connection", "Close")]
+        if chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+        head = render_head(200, headers + extra)
+        first = b"%x\r\n%s\r\n" % (len(FLV_HEADER_AV), FLV_HEADER_AV) if chunked else FLV_HEADER_AV
+        self.server.clients[self.id] = self
+        writer_g = None
+        reason = "viewer closed"
+        try:
+            self.conn.send(head + first)
+            latency = 0 if self.vhost.get("min_latency") else int(play.get("mw_latency", 350))
+            writer = FlvWriter(self, consumer, latency, chunked)
+            writer_g = gevent.spawn(writer.run)
+            writer_g.link(lambda g: self._shutdown())
+            self.log.info("start HTTP-FLV play vhost=%s, app=%s, stream=%s", self.vhost["name"], self.app,
+                          self.stream)
+            while True:   # the viewer sends nothing more; recv returns b"" when it leaves
+                data = self.conn.sock.recv(4096)
+                if not data:
+                    break
+                self.conn.recv_bytes += len(data)
+            if writer_g.dead and writer_g.exception is not None:
+                reason = f"writer: {writer_g.exception}"
+            elif writer.finished:
+                reason = "publisher left"
+        except OSError as e:
+            reason = f"socket: {e}"
+        except gevent.GreenletExit:
+            reason = "kicked"
+            raise
+        finally:
+            self.server.clients.pop(self.id, None)
+            source.destroy_consumer(consumer)
+            if writer_g is not None:
+                writer_g.kill(block=False)
+            self.server.sources.release_if_idle(source)
+            self.log.info("stop HTTP-FLV play: %s, send=%d, dropped=%d", reason, self.send_bytes, consumer.dropped)
+            self.server.hooks.on_stop(self._hooks_conf(), self.hook_context())
+
+    def _shutdown(self) -> None:
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class HttpFlvStreams:
+    """Matches `.flv` requests against the vhosts' http_remux mounts and serves them."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+
+    def match(self, req: HttpRequest) -> Optional[Tuple[dict, str, str]]:
+        vhost_name = req.query_dict().get("vhost") or req.query_dict().get("domain") or req.host or \
+            "__defaultVhost__"
+        vhost = self.server.config.vhost(vhost_name)
+        if vhost is None or not vhost.get("enabled", True):
+            return None
+        remux = vhost.get("http_remux", {})
+        if not remux.get("enabled"):
+            return None
+        pattern = mount_pattern(remux.get("mount", "[vhost]/[app]/[stream].flv"))
+        m = pattern.match(req.path) if pattern else None
+        if not m:
+            return None
+        return vhost, m.group("app").strip("/"), m.group("stream")
+
+    def serve(self, conn: HttpConnection, req: HttpRequest, extra: List[Tuple[str, str]]) -> Optional[bool]:
+        """None when the path is no FLV mount (serve it as a file); else False: the connection ends."""
+        found = self.match(req)
+        if found is None:
+            return None
+        vhost, app, stream = found
+        source = self.server.sources.sources.get((vhost["name"], app, stream))
+        if source is None or not source.is_publishing:
+            conn.respond(req, text_response(404, f"stream /{app}/{stream} is not published"), False, extra)
+            return False
+        chunked = req.version != "HTTP/1.0"   # HTTP/1.0 viewers get a close-delimited body
+        FlvClient(self.server, conn, req, vhost, app, stream).serve(extra, chunked)
+        return False

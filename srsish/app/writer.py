@@ -1,0 +1,78 @@
+"""QueueWriter: a player's writer greenlet that drains its consumer and sends merged writes."""
+from typing import Any, List
+
+import gevent
+from gevent import Timeout
+
+from srsish.app.consumer import Consumer
+from srsish.kernel.message import SharedMessage
+
+IOV_MAX = 1000   # Linux allows 1024 buffers per sendmsg
+SEND_TIMEOUT = 30.0
+
+
+class SendTimeout(Exception):
+    """A player made no progress for SEND_TIMEOUT seconds."""
+
+
+def send_iov(sock, buffers: List[Any]) -> int:
+    """Write every buffer with as few sendmsg calls as possible; loops on partial sends."""
+    total = 0
+    i, n = 0, len(buffers)
+    while i < n:
+        batch = buffers[i:i + IOV_MAX]
+        sent = sock.sendmsg(batch)
+        total += sent
+        for j, b in enumerate(batch):
+            blen = len(b)
+            if sent >= blen:
+                sent -= blen
+                continue
+            if sent:
+                buffers[i + j] = memoryview(b)[sent:]
+            i += j
+            break
+        else:
+            i += len(batch)
+    return total
+
+
+class QueueWriter:
+    """Waits for the consumer, sleeps `mw_latency` to gather more, encodes, sends in one go.
+
+    The first batch (metadata, sequence headers, GOP cache) goes out at once so a new player
+    starts immediately. Subclasses turn queue items into buffers in `encode`.
+    """
+
+    def __init__(self, sock, consumer: Consumer, mw_latency_ms: int) -> None:
+        self.sock = sock
+        self.consumer = consumer
+        self.mw_latency = max(0, mw_latency_ms) / 1000.0
+        self.send_bytes = 0
+        self.finished = False   # set by a subclass to end the stream after this batch
+
+    def run(self) -> None:
+        consumer = self.consumer
+        first = True
+        while not consumer.closed and not self.finished:
+            if not consumer.queue:
+                consumer.wakeup.wait()
+                if consumer.closed:
+                    break
+                if not first and self.mw_latency:
+                    gevent.sleep(self.mw_latency)
+            first = False
+            items = consumer.fetch()
+            if consumer.paused:
+                items = [it for it in items if type(it) is not SharedMessage]
+            buffers = self.encode(items)
+            if buffers:
+                with Timeout(SEND_TIMEOUT, SendTimeout(f"no progress sending for {SEND_TIMEOUT:.0f}s")):
+                    self.send_bytes += send_iov(self.sock, buffers)
+                self.on_sent()
+
+    def encode(self, items: List[Any]) -> List[Any]:
+        raise NotImplementedError
+
+    def on_sent(self) -> None:
+        """Called after each batch; lets the owner count bytes."""
