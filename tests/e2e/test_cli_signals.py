@@ -2,6 +2,7 @@
 SIGTERM), and daemon mode."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,18 +11,14 @@ import pytest
 
 from helpers import peers
 from helpers.rtmp_raw import RtmpRawClient
-from helpers.server import SRSISH_CONF_TEMPLATE, SrsishProcess, pid_alive, run_srsish_cli, srsish_env
+from helpers.server import pid_alive, run_srsish_cli, srsish_conf, srsish_env
 from helpers.util import free_port, port_open, recv_closed, wait_connections, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 def _conf(port, **kw):
-    params = dict(host="127.0.0.1", port=port, max_connections=1000, firstpkt_timeout=20000,
-                  normal_timeout=5000, global_extra="", vhost_extra="", play_extra="",
-                  publish_extra="", daemon="off")
-    params.update(kw)
-    return SRSISH_CONF_TEMPLATE.format(**params)
+    return srsish_conf(port, **kw)
 
 
 def _rtmp_connect_ok(host, port):
@@ -74,10 +71,9 @@ def test_sighup_broken_conf_keeps_old_valid_conf_reloads(make_server):
     try:
         def limit_applies():
             while len(idle) < 2:
-                idle.append(__import__("socket").create_connection((srv.host, srv.port), timeout=5))
+                idle.append(socket.create_connection((srv.host, srv.port), timeout=5))
             wait_connections(srv.port, 2)
-            import socket as _s
-            with _s.create_connection((srv.host, srv.port), timeout=5) as third:
+            with socket.create_connection((srv.host, srv.port), timeout=5) as third:
                 return recv_closed(third, 1.0)
         wait_for(limit_applies, 6, interval=0.2, message="max_connections 2 to apply after reload")
     finally:

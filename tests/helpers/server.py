@@ -31,8 +31,8 @@ srs_log_file ./objs/srs.log;
 {global_extra}
 vhost __defaultVhost__ {{
     play {{
-        gop_cache on;
-        mw_latency 100;
+        gop_cache {gop_cache};
+        mw_latency {mw_latency};
 {play_extra}
     }}
     publish {{
@@ -43,6 +43,19 @@ vhost __defaultVhost__ {{
 {vhost_extra}
 }}
 """
+
+
+SRSISH_CONF_DEFAULTS = dict(host=None, port=None, max_connections=1000, daemon="off",
+                            gop_cache="on", mw_latency=100, firstpkt_timeout=20000,
+                            normal_timeout=5000, global_extra="", vhost_extra="", play_extra="",
+                            publish_extra="")
+
+
+def srsish_conf(port: int, host: str = "127.0.0.1", **kw) -> str:
+    """The test conf text for `port` (template parameters as keyword arguments)."""
+    params = dict(SRSISH_CONF_DEFAULTS, host=host, port=port)
+    params.update(kw)
+    return SRSISH_CONF_TEMPLATE.format(**params)
 
 
 def srsish_env() -> dict:
@@ -235,14 +248,16 @@ class SrsishProcess(ServerProcess):
     def __init__(self, workdir: str, port: Optional[int] = None, *, max_connections: int = 1000,
                  firstpkt_timeout: int = 20000, normal_timeout: int = 5000, global_extra: str = "",
                  vhost_extra: str = "", play_extra: str = "", publish_extra: str = "",
+                 gop_cache: str = "on", mw_latency: int = 100,
                  daemon: bool = False, conf_text: Optional[str] = None, allow_traceback: bool = False,
                  conf_name: str = "srsish.conf"):
         super().__init__(workdir, port, allow_traceback)
         self.conf_path = os.path.join(self.workdir, conf_name)
-        self.params = dict(host=self.host, port=self.port, max_connections=max_connections,
-                           firstpkt_timeout=firstpkt_timeout, normal_timeout=normal_timeout,
-                           global_extra=global_extra, vhost_extra=vhost_extra, play_extra=play_extra,
-                           publish_extra=publish_extra, daemon="on" if daemon else "off")
+        self.params = dict(SRSISH_CONF_DEFAULTS, host=self.host, port=self.port,
+                           max_connections=max_connections, firstpkt_timeout=firstpkt_timeout,
+                           normal_timeout=normal_timeout, global_extra=global_extra,
+                           vhost_extra=vhost_extra, play_extra=play_extra, publish_extra=publish_extra,
+                           gop_cache=gop_cache, mw_latency=mw_latency, daemon="on" if daemon else "off")
         self.conf_text = conf_text
 
     def render_conf(self, **overrides) -> str:
