@@ -1,7 +1,6 @@
 """RTMP play end to end: real players (ffmpeg, rtmpdump, gst rtmp2src) and real
 publishers (ffmpeg, gst rtmp2sink) against the server; what players receive is
 checked with ffprobe."""
-import socket
 import time
 
 import pytest
