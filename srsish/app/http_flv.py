@@ -168,8 +168,8 @@ class FlvClient:
                 if not data:
                     break
                 self.conn.recv_bytes += len(data)
-            if writer_g.dead and writer_g.exception is not None:
-                reason = f"writer: {writer_g.exception}"
+            if writer.error is not None:
+                reason = f"writer: {writer.error}"
             elif writer.finished:
                 reason = "publisher left"
         except OSError as e:

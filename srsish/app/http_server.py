@@ -72,7 +72,10 @@ def parse_head(head: bytes, peer_ip: str) -> Tuple[HttpRequest, str]:
         raw_path = "/" + raw_path.split("://", 1)[1].partition("/")[2]
     if not raw_path.startswith("/"):
         raise BadRequest(400, f"bad request target {target[:80]!r}")
-    path = unquote(raw_path, errors="strict") if "%" in raw_path else raw_path
+    try:
+        path = unquote(raw_path, errors="strict") if "%" in raw_path else raw_path
+    except UnicodeDecodeError:
+        raise BadRequest(404, f"no such path: not valid UTF-8 once decoded: {raw_path[:80]!r}") from None
     host = headers.get("host", "")
     if host.startswith("["):
         host = host[1:].partition("]")[0]

@@ -62,6 +62,7 @@ class RtmpConn:
         self.connected = False       # the connect command was answered
         self._pending: List[Any] = []
         self._writer = None
+        self._writer_error = None
         self._closing = False
         self.greenlet = gevent.getcurrent()
 
@@ -116,7 +117,7 @@ class RtmpConn:
             while True:
                 self._identify_and_serve()
         except ClientGone as e:
-            reason = str(e)
+            reason = f"player writer stopped: {self._writer_error}" if self._writer_error else str(e)
         except ClientRejected as e:
             reason = f"rejected: {e}"
             self.log.warning("client rejected: %s", e)
@@ -124,7 +125,7 @@ class RtmpConn:
             reason = f"protocol error: {e}"
             self.log.warning("protocol error, closing: %s", e)
         except OSError as e:
-            reason = f"socket: {e}"
+            reason = f"player writer stopped: {self._writer_error}" if self._writer_error else f"socket: {e}"
         except gevent.GreenletExit:
             reason = "server stopping or client kicked"
             raise
@@ -416,15 +417,19 @@ class RtmpConn:
                       self.vhost["name"], req.app, req.stream, source.is_publishing, len(source.gop.messages))
         writer = PlayWriter(self, consumer, sid, play)
         self._writer = gevent.spawn(writer.run)
-        self._writer.link_exception(self._on_writer_failed)
+        self._writer.link(lambda g: self._on_writer_stopped(writer))
         try:
             self._play_control_loop(sid)
         finally:
             self._stop_play()
 
-    def _on_writer_failed(self, writer) -> None:
-        """The writer died (send timeout, broken socket): log why and end the reader too."""
-        self.log.warning("player writer stopped: %s", writer.exception)
+    def _on_writer_stopped(self, writer: "PlayWriter") -> None:
+        """A writer that failed (send timeout, broken socket) ends the connection; log why."""
+        error = writer.error
+        if error is None:
+            return
+        self.log.warning("player writer stopped: %s", error)
+        self._writer_error = error
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -440,7 +445,7 @@ class RtmpConn:
                 if out:
                     self.consumer.enqueue_item(out)
                 if self._writer is not None and self._writer.dead:
-                    raise ClientGone(f"writer ended: {self._writer.exception or 'closed'}")
+                    raise ClientGone("player writer stopped")
                 self._recv(PLAYER_RECV_TIMEOUT)
                 continue
             if isinstance(ev, rc.Command):

@@ -50,8 +50,16 @@ class QueueWriter:
         self.mw_latency = max(0, mw_latency_ms) / 1000.0
         self.send_bytes = 0
         self.finished = False   # set by a subclass to end the stream after this batch
+        self.error: Exception = None   # why the writer stopped early (socket error, send timeout)
 
     def run(self) -> None:
+        """The greenlet body: returns when the consumer closes, the stream ends, or a send fails."""
+        try:
+            self._loop()
+        except (OSError, SendTimeout) as e:
+            self.error = e
+
+    def _loop(self) -> None:
         consumer = self.consumer
         first = True
         while not consumer.closed and not self.finished:
@@ -67,7 +75,7 @@ class QueueWriter:
                 items = [it for it in items if type(it) is not SharedMessage]
             buffers = self.encode(items)
             if buffers:
-                with Timeout(SEND_TIMEOUT, SendTimeout(f"no progress sending for {SEND_TIMEOUT:.0f}s")):
+                with Timeout(SEND_TIMEOUT, SendTimeout(f"send timeout: no progress for {SEND_TIMEOUT:.0f}s")):
                     self.send_bytes += send_iov(self.sock, buffers)
                 self.on_sent()
 

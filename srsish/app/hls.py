@@ -1,0 +1,448 @@
+"""Hls: the origin feature that cuts a published stream into MPEG-TS segments and a live m3u8 under hls_path, as SRS."""
+import dataclasses
+import os
+import posixpath
+import time
+from typing import Callable, Dict, List, Optional
+from urllib.parse import quote
+
+import gevent
+
+from srsish.app.http_hooks import HookContext
+from srsish.app.hub import OriginContext, OriginFeature
+from srsish.core.log import get_logger
+from srsish.kernel.m3u8 import PlaylistEntry, render_media_playlist
+from srsish.kernel.message import SharedMessage
+from srsish.kernel.ts import TsError, TsMuxer
+
+# SRS drops a segment shorter than this (its sequence number is reused) and never reaps one
+# shorter than twice this, so a keyframe right after a cut cannot make a sliver.
+MIN_SEGMENT_MS = 100
+# ...and drops one longer than this many times hls_fragment x hls_td_ratio (broken timestamps).
+MAX_SEGMENT_TD_FACTOR = 3
+# hls_ts_floor: a segment may come early or late by this share of hls_fragment per piece behind...
+FLOOR_REAP_PERCENT = 0.3
+# ...and the piece counter jumps to the clock when it runs more than this many pieces ahead.
+FLOOR_JUMP_PIECES = 20
+WRITE_BUFFER = 64 * 1024
+# Characters kept as they are in a segment URI; the rest (space, ?, #, %...) are percent-encoded.
+URI_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+class HlsPathError(ValueError):
+    """A configured or derived HLS path that would land outside hls_path."""
+
+
+# ----------------------------------------------------------------------------- names and templates
+
+def safe_name(value: str) -> str:
+    """A vhost/app/stream name made safe as a relative path: no empty, `.` or `..` parts, no backslash or NUL."""
+    parts = []
+    for part in value.replace("\\", "/").split("/"):
+        if not part:
+            continue
+        part = "".join(c if c.isprintable() else "_" for c in part)
+        parts.append("_" if part in (".", "..") else part)
+    return "/".join(parts) or "_"
+
+
+def expand_stream_vars(template: str, vhost: str, app: str, stream: str) -> str:
+    """[vhost] [app] [stream], with the names made safe first."""
+    return (template.replace("[vhost]", safe_name(vhost)).replace("[app]", safe_name(app))
+            .replace("[stream]", safe_name(stream)))
+
+
+def expand_time_vars(template: str, when: float, utc: bool, timestamp: Optional[str] = None) -> str:
+    """SRS's time variables: [2006] [01] [02] [15] [04] [05] [999] and [timestamp] (Unix ms, unless given)."""
+    t = time.gmtime(when) if utc else time.localtime(when)
+    ms = int(when * 1000)
+    for var, value in (("[2006]", "%04d" % t.tm_year), ("[01]", "%02d" % t.tm_mon), ("[02]", "%02d" % t.tm_mday),
+                       ("[15]", "%02d" % t.tm_hour), ("[04]", "%02d" % t.tm_min), ("[05]", "%02d" % t.tm_sec),
+                       ("[999]", "%03d" % (ms % 1000)),
+                       ("[timestamp]", timestamp if timestamp is not None else str(ms))):
+        template = template.replace(var, value)
+    return template
+
+
+def join_under(root_real: str, rel: str) -> str:
+    """The absolute path of `rel` under `root_real`; HlsPathError if it resolves (symlinks included) outside."""
+    if "\x00" in rel:
+        raise HlsPathError(f"NUL in HLS path {rel!r}")
+    full = os.path.realpath(os.path.join(root_real, rel.lstrip("/")))
+    if not full.startswith(root_real + os.sep):
+        raise HlsPathError(f"HLS path {rel!r} resolves outside hls_path {root_real}")
+    return full
+
+
+def segment_uri(ts_rel: str, m3u8_rel: str, entry_prefix: str) -> str:
+    """A segment's URI in the playlist: relative to the m3u8's directory, or after hls_entry_prefix as SRS.
+
+    With a prefix not ending in "/", the m3u8's directory is put between prefix and file
+    (`http://cdn/live/s-0.ts`); with a trailing "/", the prefix is followed by the file alone.
+    """
+    m3u8_dir = posixpath.dirname(m3u8_rel)
+    ts_url = quote(posixpath.relpath(ts_rel, m3u8_dir or "."), safe=URI_SAFE)
+    if not entry_prefix:
+        return ts_url
+    uri = entry_prefix
+    if not entry_prefix.endswith("/"):
+        uri += "/"
+        if m3u8_dir:
+            uri += quote(m3u8_dir, safe=URI_SAFE) + "/"
+    return uri + ts_url
+
+
+def hook_url(uri: str, m3u8_url: str) -> str:
+    """on_hls `url`: the m3u8's directory plus the segment URI, or the URI itself when absolute."""
+    if "://" in uri or uri.startswith("/"):
+        return uri
+    d = posixpath.dirname(m3u8_url)
+    return f"{d}/{uri}" if d else uri
+
+
+# ----------------------------------------------------------------------------- lasting state
+
+@dataclasses.dataclass
+class Segment:
+    """A finished segment in the window."""
+    seq: int
+    path: str             # absolute file path
+    file: str             # the path as hooks report it (hls_path + "/" + expanded hls_ts_file)
+    uri: str
+    duration_ms: int
+    discontinuity: bool
+
+
+class HlsStream:
+    """One playlist's lasting state: sequence numbers and the window.
+
+    It outlives a publish session, so a publisher that comes back within hls_dispose goes on
+    with the next sequence number (after an EXT-X-DISCONTINUITY), as SRS; disposing it deletes
+    its files and forgets it, and the next publish starts again from 0.
+    """
+
+    def __init__(self, key: str, m3u8_path: str) -> None:
+        self.key = key
+        self.m3u8_path = m3u8_path
+        self.next_seq = 0
+        self.window: List[Segment] = []
+        self.publishing = False
+        self.pending_tmp: Optional[str] = None
+        self._dispose_timer: Optional[gevent.Greenlet] = None
+
+    def schedule_dispose(self, seconds: float) -> None:
+        self.cancel_dispose()
+        if seconds > 0:
+            self._dispose_timer = gevent.spawn_later(seconds, self.dispose)
+
+    def cancel_dispose(self) -> None:
+        timer, self._dispose_timer = self._dispose_timer, None
+        if timer is not None and timer is not gevent.getcurrent():
+            timer.kill(block=False)
+
+    def dispose(self) -> None:
+        """Delete every file of this playlist and forget it (SRS's hls_dispose)."""
+        self._dispose_timer = None
+        if self.publishing:
+            return
+        for path in [s.path for s in self.window] + [self.pending_tmp or "", self.m3u8_path]:
+            _unlink(path)
+        self.window = []
+        if _STREAMS.get(self.key) is self:
+            del _STREAMS[self.key]
+        get_logger().info("hls dispose %s: files removed", self.m3u8_path)
+
+
+# Every playlist with files on disk, by the absolute m3u8 path.
+_STREAMS: Dict[str, HlsStream] = {}
+
+
+def streams() -> Dict[str, HlsStream]:
+    """The live registry (tests and the HTTP API read it)."""
+    return _STREAMS
+
+
+def _unlink(path: str) -> None:
+    if path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            get_logger().warning("hls: cannot remove %s: %s", path, e)
+
+
+# ----------------------------------------------------------------------------- the feature
+
+class _OpenSegment:
+    """The segment being written: its names, its temp file, the DTS range it covers."""
+
+    def __init__(self, seq: int, ts_rel: str, path: str, discontinuity: bool) -> None:
+        self.seq = seq
+        self.ts_rel = ts_rel          # expanded hls_ts_file, "[duration]" still in it
+        self.path = path              # absolute, "[duration]" still in it
+        self.tmp = path + ".tmp"
+        self.discontinuity = discontinuity
+        self.file = None
+        self.start: Optional[int] = None
+        self.end: Optional[int] = None
+
+    @property
+    def duration_ms(self) -> int:
+        return 0 if self.start is None else self.end - self.start
+
+    def cover(self, dts: int) -> None:
+        if self.start is None:
+            self.start = self.end = dts
+        else:
+            self.start = min(self.start, dts)
+            self.end = max(self.end, dts)
+
+
+class Hls(OriginFeature):
+    """HLS for one publish session. Runs in the publisher's greenlet: file writes only, hooks are queued."""
+
+    clock: Callable[[], float] = time.time
+
+    def __init__(self, ctx: OriginContext, stream: HlsStream, root_real: str, m3u8_rel: str) -> None:
+        self.ctx = ctx
+        conf = ctx.vhost["hls"]
+        self.conf = conf
+        self.log = ctx.log or get_logger()
+        self.stream = stream
+        self.root_real = root_real
+        self.m3u8_rel = m3u8_rel
+        self.fragment_ms = float(conf["hls_fragment"]) * 1000
+        self.max_td_ms = self.fragment_ms * float(conf["hls_td_ratio"])
+        self.aof_ms = self.fragment_ms * float(conf["hls_aof_ratio"])
+        self.wait_keyframe = bool(conf["hls_wait_keyframe"])
+        vcodec, acodec = str(conf["hls_vcodec"]).lower(), str(conf["hls_acodec"]).lower()
+        self.muxer = TsMuxer(video_enabled=vcodec != "vn", audio_enabled=acodec != "an")
+        self.current: Optional[_OpenSegment] = None
+        self._seen_keyframe = False
+        self._discontinuity = True      # the first segment of every publish session
+        self._sequence_headers: Dict[int, bytes] = {}
+        self._accept_floor = 0
+        self._previous_floor = 0
+        self._deviation = 0
+        self._logged_unsupported = 0
+
+    # -- OriginFeature ------------------------------------------------------------------
+    @classmethod
+    def create(cls, ctx: OriginContext) -> Optional["Hls"]:
+        conf = ctx.vhost.get("hls") or {}
+        if not conf.get("enabled"):
+            return None
+        h = ctx.hook
+        root_real = os.path.realpath(os.path.join(ctx.cwd or os.getcwd(), conf["hls_path"]))
+        m3u8_rel = expand_stream_vars(conf["hls_m3u8_file"], h.vhost, h.app, h.stream)
+        m3u8_path = join_under(root_real, m3u8_rel)
+        stream = _STREAMS.get(m3u8_path)
+        if stream is None:
+            stream = _STREAMS[m3u8_path] = HlsStream(m3u8_path, m3u8_path)
+        elif stream.publishing:
+            (ctx.log or get_logger()).error("hls: %s is already written by another publisher; no HLS for %s/%s",
+                                            m3u8_path, h.app, h.stream)
+            return None
+        return cls(ctx, stream, root_real, m3u8_rel)
+
+    def on_publish(self) -> None:
+        self.stream.publishing = True
+        self.stream.cancel_dispose()
+        self.log.info("hls: publish %s, fragment=%.2fs, td=%.2fs, aof=%.2fs, window=%.2fs, next seq=%d",
+                      self.stream.m3u8_path, self.fragment_ms / 1000, self.max_td_ms / 1000, self.aof_ms / 1000,
+                      float(self.conf["hls_window"]), self.stream.next_seq)
+        self._open_segment()
+
+    def on_media(self, msg: SharedMessage) -> None:
+        if msg.is_sequence_header:
+            self._on_sequence_header(msg)
+            return
+        if msg.is_video:
+            self._on_video(msg)
+        elif msg.is_audio:
+            self._on_audio(msg)
+
+    def on_unpublish(self) -> None:
+        stream = self.stream
+        try:
+            if self.current is not None:
+                self._close_segment()
+        finally:
+            self.current = None
+            stream.publishing = False
+            stream.schedule_dispose(float(self.conf["hls_dispose"]))
+
+    # -- media --------------------------------------------------------------------------
+    def _on_sequence_header(self, msg: SharedMessage) -> None:
+        if self._sequence_headers.get(msg.type_id) != msg.payload:
+            # A new codec configuration: the segment it lands in gets EXT-X-DISCONTINUITY.
+            if msg.type_id in self._sequence_headers and self.current is not None:
+                self.current.discontinuity = True
+            self._sequence_headers[msg.type_id] = msg.payload
+        self._write(self.muxer.video(msg.timestamp, msg.payload) if msg.is_video
+                    else self.muxer.audio(msg.timestamp, msg.payload))
+
+    def _on_video(self, msg: SharedMessage) -> None:
+        if not self.muxer.video_enabled:
+            return
+        if msg.is_keyframe:
+            self._seen_keyframe = True
+        elif self.wait_keyframe and not self._seen_keyframe:
+            return  # the first segment starts on a keyframe too
+        seg = self.current
+        seg.cover(msg.timestamp)
+        if self._overflow(seg.duration_ms) and (msg.is_keyframe or not self.wait_keyframe):
+            self._reap(msg.timestamp)
+        self._write(self._mux(self.muxer.video, msg))
+
+    def _on_audio(self, msg: SharedMessage) -> None:
+        if not self.muxer.audio_enabled:
+            return
+        seg = self.current
+        seg.cover(msg.timestamp)
+        # SRS's "absolute overflow": cut on audio too, so pure audio (and a stream whose
+        # keyframes stop) still gets segments, at hls_fragment x hls_aof_ratio.
+        if seg.duration_ms >= max(self.aof_ms + self._deviation_ms(), 2 * MIN_SEGMENT_MS):
+            self._reap(msg.timestamp)
+        self._write(self._mux(self.muxer.audio, msg))
+
+    def _mux(self, fn: Callable[[int, bytes], bytes], msg: SharedMessage) -> bytes:
+        try:
+            data = fn(msg.timestamp, msg.payload)
+        except TsError as e:
+            self.log.warning("hls: dropped a %s message at %dms: %s", "video" if msg.is_video else "audio",
+                             msg.timestamp, e)
+            return b""
+        if len(self.muxer.unsupported) > self._logged_unsupported:
+            for what in self.muxer.unsupported[self._logged_unsupported:]:
+                self.log.warning("hls: %s cannot go into MPEG-TS here; that track is left out", what)
+            self._logged_unsupported = len(self.muxer.unsupported)
+        return data
+
+    def _overflow(self, duration_ms: int) -> bool:
+        if duration_ms < 2 * MIN_SEGMENT_MS:
+            return False
+        return duration_ms >= self.max_td_ms + self._deviation_ms()
+
+    def _deviation_ms(self) -> float:
+        if not self.conf["hls_ts_floor"]:
+            return 0.0
+        return FLOOR_REAP_PERCENT * self._deviation * self.fragment_ms
+
+    # -- segments -----------------------------------------------------------------------
+    def _reap(self, dts: int) -> None:
+        self._close_segment()
+        self._open_segment()
+        self.current.cover(dts)
+
+    def _open_segment(self) -> None:
+        stream = self.stream
+        seq = stream.next_seq
+        stream.next_seq += 1
+        h, conf = self.ctx.hook, self.conf
+        now = self.clock()
+        ts_rel = expand_stream_vars(conf["hls_ts_file"], h.vhost, h.app, h.stream)
+        ts_rel = expand_time_vars(ts_rel, now, self.ctx.utc_time, self._floor_timestamp(now))
+        ts_rel = ts_rel.replace("[seq]", str(seq))
+        path = join_under(self.root_real, ts_rel)
+        self.current = _OpenSegment(seq, ts_rel, path, self._discontinuity)
+        self._discontinuity = False
+        self.muxer.start_segment()
+
+    def _floor_timestamp(self, now: float) -> Optional[str]:
+        """hls_ts_floor: [timestamp] becomes a piece counter that goes up by one per segment, as SRS."""
+        if not self.conf["hls_ts_floor"]:
+            return None
+        current = int(now * 1000 // self.fragment_ms)
+        self._accept_floor = current - 1 if not self._accept_floor else self._accept_floor + 1
+        if self._accept_floor - current > FLOOR_JUMP_PIECES:
+            self.log.warning("hls: ts_floor jumps, piece %d is %d ahead of the clock", self._accept_floor,
+                             self._accept_floor - current)
+            self._accept_floor = current - 1
+        self._deviation = self._accept_floor - current
+        self._previous_floor = current
+        return str(self._accept_floor)
+
+    def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        seg = self.current
+        if seg.file is None:
+            os.makedirs(os.path.dirname(seg.tmp), exist_ok=True)
+            join_under(self.root_real, os.path.relpath(os.path.dirname(seg.tmp), self.root_real) + "/x")
+            seg.file = open(seg.tmp, "wb", buffering=WRITE_BUFFER)
+            self.stream.pending_tmp = seg.tmp
+        seg.file.write(data)
+
+    def _close_segment(self) -> None:
+        seg, self.current = self.current, None
+        stream = self.stream
+        if seg.file is not None:
+            seg.file.close()
+        stream.pending_tmp = None
+        duration = seg.duration_ms
+        too_long = duration > self.max_td_ms * MAX_SEGMENT_TD_FACTOR
+        if seg.file is None or duration < MIN_SEGMENT_MS or too_long:
+            if seg.file is not None:
+                _unlink(seg.tmp)
+            stream.next_seq -= 1      # SRS reuses the number
+            self._discontinuity = self._discontinuity or seg.discontinuity
+            if too_long:
+                self.log.warning("hls: dropped segment %d of %dms, over %d x hls_fragment x hls_td_ratio "
+                                 "(timestamps jumped, or keyframes are too far apart)", seg.seq, duration,
+                                 MAX_SEGMENT_TD_FACTOR)
+            return
+        final = seg.path.replace("[duration]", str(duration))
+        os.replace(seg.tmp, final)
+        ts_rel = seg.ts_rel.replace("[duration]", str(duration))
+        uri = segment_uri(ts_rel, self.m3u8_rel, self.conf.get("hls_entry_prefix") or "")
+        done = Segment(seg.seq, final, self._hook_path(ts_rel), uri, duration, seg.discontinuity)
+        stream.window.append(done)
+        expired = self._shrink()
+        self._write_playlist()
+        if self.conf["hls_cleanup"]:
+            for old in expired:
+                _unlink(old.path)
+        self._queue_hooks(done)
+
+    def _shrink(self) -> List[Segment]:
+        """Drop the oldest segments while the newer ones alone already cover hls_window (SRS's rule)."""
+        window_ms = float(self.conf["hls_window"]) * 1000
+        segs = self.stream.window
+        total, keep_from = 0, 0
+        for i in range(len(segs) - 1, -1, -1):
+            total += segs[i].duration_ms
+            if total > window_ms:
+                keep_from = i
+                break
+        expired, self.stream.window = segs[:keep_from], segs[keep_from:]
+        return expired
+
+    def _write_playlist(self) -> None:
+        entries = [PlaylistEntry(s.uri, s.duration_ms, s.discontinuity, s.seq) for s in self.stream.window]
+        text = render_media_playlist(entries, self.max_td_ms)
+        path = self.stream.m3u8_path
+        tmp = path + ".temp"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+        os.replace(tmp, path)   # readers see the old playlist or the new one, never half of one
+
+    def _hook_path(self, rel: str) -> str:
+        return self.conf["hls_path"].rstrip("/") + "/" + rel
+
+    def _queue_hooks(self, seg: Segment) -> None:
+        conf = self.ctx.hooks_conf()
+        if not conf or not conf.get("enabled"):
+            return
+        ctx = dataclasses.replace(self.ctx.hook, duration=seg.duration_ms / 1000.0, cwd=self.ctx.cwd, file=seg.file,
+                                  url=hook_url(seg.uri, self.m3u8_rel), m3u8=self._hook_path(self.m3u8_rel),
+                                  m3u8_url=self.m3u8_rel, seq_no=seg.seq)
+        self.ctx.hooks.on_hls(conf, ctx)
+        self.ctx.hooks.on_hls_notify(conf, ctx, seg.uri, int(self.conf["hls_nb_notify"]))
+
+
+def hook_context_for(seg: Segment, base: HookContext) -> HookContext:
+    """The on_hls fields of `seg` over a publisher's context (for tools that replay hooks)."""
+    return dataclasses.replace(base, duration=seg.duration_ms / 1000.0, file=seg.file, seq_no=seg.seq)
