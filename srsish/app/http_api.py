@@ -4,7 +4,7 @@ import hmac
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import simplejson
 

@@ -1,12 +1,10 @@
 """HttpServer: one listener serving static files, HTTP-FLV and the HTTP API on keep-alive connections."""
 import os
 import socket
-import time
 from email.utils import formatdate
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
-import gevent
 from gevent import Timeout
 from gevent.server import StreamServer
 

@@ -60,7 +60,6 @@ class RtmpConn:
         self.consumer: Optional[Consumer] = None
         self.connect_passed = False  # on_connect said yes (once per connection)
         self.connected = False       # the connect command was answered
-        self._pending: List[Any] = []
         self._writer = None
         self._writer_error = None
         self._closing = False
@@ -98,14 +97,14 @@ class RtmpConn:
         self.recv_bytes += len(data)
         self.conn.receive_data(data)
 
-    def _next(self, timeout: Optional[float]):
-        """The next protocol event, reading from the socket as needed."""
+    def _next(self):
+        """The next protocol event, reading from the socket as needed (callers bound the wait)."""
         while True:
             ev = self.conn.next_event()
             if ev is not rc.NEED_DATA:
                 return ev
             self._flush()  # acks and ping responses queued by the protocol layer
-            self._recv(timeout)
+            self._recv(None)
 
     # -- life cycle --------------------------------------------------------------------
     def serve(self) -> None:
@@ -145,7 +144,7 @@ class RtmpConn:
     def _connect_app(self) -> None:
         with Timeout(HANDSHAKE_TIMEOUT, ClientGone("connect timeout")):
             while True:
-                ev = self._next(None)
+                ev = self._next()
                 if isinstance(ev, rc.Command) and ev.name == "connect":
                     break
                 if isinstance(ev, rc.Command):
@@ -207,7 +206,7 @@ class RtmpConn:
         fc_publish = False
         with Timeout(IDENTIFY_TIMEOUT, ClientGone("identify timeout: no publish or play")):
             while True:
-                ev = self._next(None)
+                ev = self._next()
                 if not isinstance(ev, rc.Command):
                     continue
                 name, tid = ev.name, ev.transaction_id

@@ -1,7 +1,7 @@
 """LiveSource: one stream's publisher, metadata and GOP caches, and the fan-out to its consumers."""
 from typing import Dict, List, Optional, Tuple
 
-from srsish import SERVER_NAME, SIGNATURE, VERSION
+from srsish import SIGNATURE, VERSION
 from srsish.app.consumer import PUBLISH, UNPUBLISH, Consumer
 from srsish.core.ids import new_vid
 from srsish.kernel.jitter import Jitter

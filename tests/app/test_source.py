@@ -1,5 +1,5 @@
 """LiveSource and Consumer without sockets: GOP cache, sequence headers, shrink, markers, rebasing."""
-from srsish.app.consumer import PUBLISH, UNPUBLISH, Consumer, StreamMarker
+from srsish.app.consumer import Consumer, StreamMarker
 from srsish.app.source import GopCache, LiveSource, SourceManager
 from srsish.kernel.message import SharedMessage
 

@@ -7,7 +7,7 @@ acknowledgement windows, ping) is handled here; commands, data and media surface
 import os
 import struct
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Deque, List, Optional, Union
 
 from srsish.core.errors import ProtocolError
