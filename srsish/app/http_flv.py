@@ -45,8 +45,9 @@ def mount_pattern(mount: str) -> Optional["re.Pattern"]:
 class FlvWriter(QueueWriter):
     """Per message: an 11-byte tag header for this viewer, then the shared payload and tag size."""
 
-    def __init__(self, client: "FlvClient", consumer: Consumer, mw_latency_ms: int, chunked: bool) -> None:
-        super().__init__(client.conn.sock, consumer, mw_latency_ms)
+    def __init__(self, client: "FlvClient", consumer: Consumer, mw_latency_ms: int, mw_msgs: int,
+                 chunked: bool) -> None:
+        super().__init__(client.conn.sock, consumer, mw_latency_ms, mw_msgs)
         self.client = client
         self.chunked = chunked
         self._counted = 0
@@ -158,7 +159,7 @@ class FlvClient:
         try:
             self.conn.send(head + first)
             latency = 0 if self.vhost.get("min_latency") else int(play.get("mw_latency", 350))
-            writer = FlvWriter(self, consumer, latency, chunked)
+            writer = FlvWriter(self, consumer, latency, int(play.get("mw_msgs", 0)), chunked)
             writer_g = gevent.spawn(writer.run)
             writer_g.link(lambda g: self._shutdown())
             self.log.info("start HTTP-FLV play vhost=%s, app=%s, stream=%s", self.vhost["name"], self.app,

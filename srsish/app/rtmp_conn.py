@@ -514,7 +514,7 @@ class PlayWriter(QueueWriter):
 
     def __init__(self, rc_conn: RtmpConn, consumer: Consumer, stream_id: int, play_conf: dict) -> None:
         latency = 0 if rc_conn.vhost.get("min_latency") else int(play_conf.get("mw_latency", 350))
-        super().__init__(rc_conn.sock, consumer, latency)
+        super().__init__(rc_conn.sock, consumer, latency, int(play_conf.get("mw_msgs", 0)))
         self.c = rc_conn
         self.stream_id = stream_id
         self.chunk_size = rc_conn.conn.out_chunk_size

@@ -9,6 +9,7 @@ from srsish.kernel.message import SharedMessage
 
 IOV_MAX = 1000   # Linux allows 1024 buffers per sendmsg
 SEND_TIMEOUT = 30.0
+MIN_LATENCY_WAIT = 0.05   # the longest a min_latency player waits to gather mw_msgs messages
 
 
 class SendTimeout(Exception):
@@ -44,10 +45,11 @@ class QueueWriter:
     starts immediately. Subclasses turn queue items into buffers in `encode`.
     """
 
-    def __init__(self, sock, consumer: Consumer, mw_latency_ms: int) -> None:
+    def __init__(self, sock, consumer: Consumer, mw_latency_ms: int, mw_msgs: int = 0) -> None:
         self.sock = sock
         self.consumer = consumer
         self.mw_latency = max(0, mw_latency_ms) / 1000.0
+        self.mw_msgs = max(0, mw_msgs)
         self.send_bytes = 0
         self.finished = False   # set by a subclass to end the stream after this batch
         self.error: Exception = None   # why the writer stopped early (socket error, send timeout)
@@ -67,8 +69,8 @@ class QueueWriter:
                 consumer.wakeup.wait()
                 if consumer.closed:
                     break
-                if not first and self.mw_latency:
-                    gevent.sleep(self.mw_latency)
+                if not first:
+                    self._gather()
             first = False
             items = consumer.fetch()
             if consumer.paused:
@@ -78,6 +80,24 @@ class QueueWriter:
                 with Timeout(SEND_TIMEOUT, SendTimeout(f"send timeout: no progress for {SEND_TIMEOUT:.0f}s")):
                     self.send_bytes += send_iov(self.sock, buffers)
                 self.on_sent()
+
+    def _gather(self) -> None:
+        """Let more messages queue up so one send carries several.
+
+        With `mw_latency` we sleep that long (SRS's merged write). In min_latency mode there is
+        no sleep, but with `mw_msgs` set we still wait until that many messages are queued,
+        for at most MIN_LATENCY_WAIT.
+        """
+        if self.mw_latency:
+            gevent.sleep(self.mw_latency)
+            return
+        consumer = self.consumer
+        if self.mw_msgs <= 1:
+            return
+        with Timeout(MIN_LATENCY_WAIT, False):
+            while len(consumer.queue) < self.mw_msgs and not consumer.closed:
+                consumer.wakeup.clear()
+                consumer.wakeup.wait()
 
     def encode(self, items: List[Any]) -> List[Any]:
         raise NotImplementedError
