@@ -195,6 +195,7 @@ class HttpApi:
     def _client_obj(self, c) -> dict:
         obj = {"id": c.id}
         obj.update(c.describe())
+        obj["vhost"] = self._vhost_id(obj["vhost"])   # SRS lists the vhost's id, as streams do
         obj["alive"] = round(time.time() - c.created, 3)
         obj["send_bytes"] = c.send_bytes
         obj["recv_bytes"] = c.recv_bytes

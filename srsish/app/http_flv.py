@@ -134,6 +134,7 @@ class FlvClient:
     def serve(self, extra: List[Tuple[str, str]], chunked: bool) -> None:
         """Gate, then stream until the viewer leaves, the publisher leaves, or we are kicked."""
         self.log.info("HTTP-FLV client ip=%s, url=%s%s", self.ip, self.req.path, self.req.param)
+        self.source = self.server.sources.sources.get((self.vhost["name"], self.app, self.stream))
         verdict = self.server.hooks.on_play(self._hooks_conf(), self.hook_context())
         if not verdict.ok:
             self.log.warning("HTTP-FLV play rejected: %s", verdict.reason)
