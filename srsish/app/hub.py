@@ -3,6 +3,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
+from srsish.app.dvr import Dvr
 from srsish.app.http_hooks import HookContext, HttpHooks
 from srsish.kernel.message import SharedMessage
 
@@ -33,7 +34,7 @@ class OriginFeature:
 
 
 # The features every publish session gets, when their vhost section enables them.
-FEATURES: List[type] = []
+FEATURES: List[type] = [Dvr]
 
 
 class OriginHub:

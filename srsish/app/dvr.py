@@ -1,0 +1,493 @@
+"""Dvr: record a published stream to FLV or MP4 files as SRS's `dvr` does, and queue on_dvr for each finished file.
+
+One `Dvr` per publish session (an OriginFeature). The session plan writes one file from publish
+to unpublish; the segment plan starts a new file every `dvr_duration` seconds, on a video
+keyframe when `dvr_wait_keyframe`. Every file is written as `FILE.tmp`, renamed to FILE when it
+is complete, and only then reported through on_dvr (from the hooks' background worker).
+
+Paths come from the `dvr_path` template. Stream and app names are the publisher's, so they are
+sanitised, and the final path must stay under the template's root (the part before the first
+variable) both as written and once symlinks are resolved.
+"""
+import dataclasses
+import os
+import re
+import struct
+import time
+from typing import TYPE_CHECKING, List, Optional, Tuple
+
+from srsish.kernel import flv, mp4
+from srsish.kernel.codec import AUDIO_CODEC_AAC, VIDEO_CODEC_AVC
+from srsish.kernel.jitter import Jitter
+from srsish.kernel.message import MSG_DATA, SharedMessage
+from srsish.protocol import amf0
+
+if TYPE_CHECKING:  # hub.py imports this module to register Dvr in FEATURES
+    from srsish.app.hub import OriginContext
+
+TMP_SUFFIX = ".tmp"
+MAX_NAME_BYTES = 150          # per path component taken from a name: room for ".<ms>.flv.tmp" under 255
+MAX_COLLISIONS = 1000
+WRITE_BUFFER = 64 * 1024      # as SRS's fwrite cache
+_VARIABLES = ("[vhost]", "[app]", "[stream]", "[2006]", "[01]", "[02]", "[15]", "[04]", "[05]", "[999]",
+              "[timestamp]")
+_VARIABLE_RE = re.compile("|".join(re.escape(v) for v in _VARIABLES))
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+_DOUBLE = struct.Struct(">d")
+
+
+class DvrPathError(ValueError):
+    """A recording path that would leave the dvr_path root, or cannot be built."""
+
+
+# ----------------------------------------------------------------------------- paths
+
+def applies(dvr_apply: Optional[List[str]], app: str, stream: str) -> bool:
+    """SRS's dvr_apply filter: `all`, or one of the listed `app/stream` entries."""
+    if not dvr_apply or "all" in dvr_apply:
+        return True
+    return f"{app}/{stream}" in dvr_apply
+
+
+def _component(value: str) -> str:
+    """One safe path component from a name: no separators, no control bytes, never `.` or `..`."""
+    value = _UNSAFE_CHARS.sub("_", value).replace("/", "_")
+    raw = value.encode("utf-8", "surrogateescape")
+    if len(raw) > MAX_NAME_BYTES:
+        value = raw[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+    if value.strip(".") == "":
+        value = value.replace(".", "_") or "_"
+    return value
+
+
+def sanitize_name(value: str, nested: bool = False) -> str:
+    """A publisher-chosen name made safe for a path: `nested` keeps `/` between safe components (apps)."""
+    if not nested:
+        return _component(value)
+    parts = [_component(p) for p in value.split("/") if p]
+    return "/".join(parts) or "_"
+
+
+class DvrPath:
+    """SRS's dvr_path: a file template (`.flv` / `.mp4`) or a folder that gets `/[stream].[timestamp].flv`."""
+
+    def __init__(self, template: str) -> None:
+        if not template.endswith((".flv", ".mp4")):
+            template = template.rstrip("/") + "/[stream].[timestamp].flv"
+        self.template = template
+        self.format = "mp4" if template.endswith(".mp4") else "flv"
+        first = _VARIABLE_RE.search(template)
+        prefix = template[:first.start()] if first else template
+        root = prefix if prefix.endswith("/") else os.path.dirname(prefix)
+        self.root = root or "."
+
+    def build(self, vhost: str, app: str, stream: str, now: float, utc: bool = False) -> str:
+        """The path for a file opened at `now` (seconds since the epoch), every variable replaced once."""
+        tm = time.gmtime(now) if utc else time.localtime(now)
+        ms = int(now * 1000)
+        values = {
+            "[vhost]": sanitize_name(vhost), "[app]": sanitize_name(app, nested=True),
+            "[stream]": sanitize_name(stream), "[2006]": "%04d" % tm.tm_year, "[01]": "%02d" % tm.tm_mon,
+            "[02]": "%02d" % tm.tm_mday, "[15]": "%02d" % tm.tm_hour, "[04]": "%02d" % tm.tm_min,
+            "[05]": "%02d" % tm.tm_sec, "[999]": "%03d" % (ms % 1000), "[timestamp]": str(ms),
+        }
+        # One pass, so a name that spells a variable is never expanded itself.
+        path = _VARIABLE_RE.sub(lambda m: values[m.group(0)], self.template)
+        self.check_inside(path)
+        return path
+
+    def check_inside(self, path: str) -> None:
+        """DvrPathError unless `path` lies under the root as written (no `..` climbing out)."""
+        root = os.path.abspath(self.root)
+        full = os.path.abspath(path)
+        if full == root or os.path.commonpath([root, full]) != root:
+            raise DvrPathError(f"dvr file {path!r} is outside the dvr_path root {self.root!r}")
+
+    def check_real(self, directory: str) -> None:
+        """DvrPathError unless `directory`, symlinks resolved, lies under the resolved root."""
+        root = os.path.realpath(self.root)
+        real = os.path.realpath(directory)
+        if real != root and os.path.commonpath([root, real]) != root:
+            raise DvrPathError(f"dvr folder {directory!r} resolves to {real!r}, outside {root!r}")
+
+
+def make_dirs_inside(dvr_path: DvrPath, directory: str) -> None:
+    """Create `directory` one level at a time, checking each level resolves inside the root."""
+    root = dvr_path.root
+    os.makedirs(root, exist_ok=True)
+    rel = os.path.relpath(directory, root)
+    current = root
+    for part in ([] if rel == "." else rel.split(os.sep)):
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            pass
+        dvr_path.check_real(current)
+
+
+def unique_path(path: str) -> str:
+    """`path`, or `name.N.ext` when a file (or its temporary) already has that name: never overwrite."""
+    base, ext = os.path.splitext(path)
+    for n in range(MAX_COLLISIONS):
+        candidate = path if n == 0 else f"{base}.{n}{ext}"
+        if not os.path.lexists(candidate) and not os.path.lexists(candidate + TMP_SUFFIX):
+            return candidate
+    raise DvrPathError(f"{MAX_COLLISIONS} files named like {path!r} already exist")
+
+
+# ----------------------------------------------------------------------------- files
+
+class DvrFile:
+    """One file being recorded under `path + .tmp`; `finish` completes it and renames it to `path`."""
+
+    def __init__(self, path: str, jitter_mode: str) -> None:
+        self.path = path
+        self.tmp = path + TMP_SUFFIX
+        self.jitter = Jitter(jitter_mode)
+        self.first_ts: Optional[int] = None      # the file's own times (after its jitter)
+        self.last_ts = 0
+        self.source_start: Optional[int] = None   # the source's time of the first media written
+        self.f = open(self.tmp, "xb", buffering=WRITE_BUFFER)
+        self.pos = 0
+
+    @property
+    def duration_ms(self) -> int:
+        return 0 if self.first_ts is None else self.last_ts - self.first_ts
+
+    def write(self, *parts: bytes) -> None:
+        for p in parts:
+            self.f.write(p)
+            self.pos += len(p)
+
+    def patch(self, offset: int, data: bytes) -> None:
+        self.f.seek(offset)
+        self.f.write(data)
+        self.f.seek(self.pos)
+
+    def stamp(self, timestamp: int) -> int:
+        """The file's own time for a source timestamp (time_jitter: starts at 0 unless `off`)."""
+        ts = self.jitter.correct(timestamp)
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.last_ts = max(self.last_ts, ts)
+        return ts
+
+    # to implement ---------------------------------------------------------------------
+    def start(self) -> None: ...
+    def write_metadata(self, payload: bytes, ts: int) -> None: ...
+    def write_media(self, msg: SharedMessage, ts: int) -> bool:  # False when skipped
+        raise NotImplementedError
+
+    def needs_new_file(self, msg: SharedMessage) -> bool:
+        return False
+
+    def finalize(self) -> None: ...
+
+    def finish(self) -> None:
+        """Complete the file (trailer, sizes), close it and rename it; the fd is closed whatever fails."""
+        try:
+            self.finalize()
+            self.f.flush()
+        finally:
+            self.close_quietly()
+        os.rename(self.tmp, self.path)
+
+    def close_quietly(self) -> None:
+        try:
+            self.f.close()
+        except OSError:
+            pass
+
+
+class FlvFile(DvrFile):
+    """FLV: header, the first metadata (with duration and filesize patched at the end), every tag."""
+
+    def __init__(self, path: str, jitter_mode: str, wait_keyframe: bool) -> None:
+        super().__init__(path, jitter_mode)
+        self.wait_keyframe = wait_keyframe
+        self.has_keyframe = False
+        self._meta_offsets: Optional[Tuple[int, int]] = None   # (duration, filesize) value offsets
+        self._has_metadata = False
+
+    def start(self) -> None:
+        self.write(flv.file_header(True, True))
+
+    def write_metadata(self, payload: bytes, ts: int) -> None:
+        if self._has_metadata:
+            return                                      # as SRS: the first per file
+        self._has_metadata = True
+        body, offsets = metadata_with_placeholders(payload)
+        at = self.pos + flv.TAG_HEADER_SIZE
+        self.write(flv.tag_header(MSG_DATA, ts, len(body)), body, flv.previous_tag_size(len(body)))
+        if offsets is not None:
+            self._meta_offsets = (at + offsets[0], at + offsets[1])
+
+    def write_media(self, msg: SharedMessage, ts: int) -> bool:
+        if msg.is_video and not msg.is_sequence_header:
+            if msg.is_keyframe:
+                self.has_keyframe = True
+            elif not self.has_keyframe and self.wait_keyframe:
+                return False                            # as SRS: a file starts on a keyframe
+        payload = msg.payload
+        self.write(flv.tag_header(msg.type_id, ts, len(payload)), payload, flv.previous_tag_size(len(payload)))
+        return True
+
+    def finalize(self) -> None:
+        if self._meta_offsets is not None:
+            self.patch(self._meta_offsets[0], _DOUBLE.pack(self.duration_ms / 1000.0))
+            self.patch(self._meta_offsets[1], _DOUBLE.pack(float(self.pos)))
+
+
+def metadata_with_placeholders(payload: bytes) -> Tuple[bytes, Optional[Tuple[int, int]]]:
+    """onMetaData re-encoded with `duration` and `filesize` last (0 for now), and the offsets of their values.
+
+    As SRS: the values are patched when the file closes, so players see the real duration.
+    A body that does not decode is written as it came, with no offsets.
+    """
+    try:
+        values = amf0.decode_all(payload)
+    except Exception:
+        return payload, None
+    if len(values) < 2 or not isinstance(values[1], dict):
+        return payload, None
+    meta = amf0.EcmaArray((k, v) for k, v in values[1].items() if k not in ("duration", "filesize"))
+    meta["duration"] = 0.0
+    meta["filesize"] = 0.0
+    body = amf0.encode(values[0], meta)
+    # ... "duration" <number 8 bytes> "filesize" <number 8 bytes> 00 00 09
+    filesize_at = len(body) - 3 - 8
+    duration_at = filesize_at - 11 - 8
+    if body[duration_at - 11:duration_at] != b"\x00\x08duration\x00":
+        return payload, None
+    return body, (duration_at, filesize_at)
+
+
+class Mp4File(DvrFile):
+    """MP4 through the kernel muxer: H.264 and AAC tracks; the moov is written at the end."""
+
+    def __init__(self, path: str, jitter_mode: str, log=None) -> None:
+        super().__init__(path, jitter_mode)
+        self.muxer = mp4.Mp4Muxer()
+        self.log = log
+        self.has_keyframe = False
+        self._warned = set()
+
+    def start(self) -> None:
+        self.write(self.muxer.begin())
+
+    def needs_new_file(self, msg: SharedMessage) -> bool:
+        """A codec configuration that changes after samples used the old one needs a new file."""
+        if not msg.is_sequence_header:
+            return False
+        try:
+            if msg.is_video and _is_avc(msg.payload):
+                return self.muxer.config_differs("vide", mp4.flv_avc_config(msg.payload))
+            if msg.is_audio and _is_aac(msg.payload):
+                return self.muxer.config_differs("soun", mp4.flv_aac_config(msg.payload))
+        except mp4.Mp4Error:
+            return False
+        return False
+
+    def write_media(self, msg: SharedMessage, ts: int) -> bool:
+        payload = msg.payload
+        try:
+            if msg.is_video:
+                return self._video(payload, msg, ts)
+            if msg.is_audio:
+                return self._audio(payload, msg, ts)
+        except mp4.Mp4Error as e:
+            self._warn("bad", f"dvr mp4 {self.path}: skipped a message: {e}")
+        return False
+
+    def _video(self, payload: bytes, msg: SharedMessage, ts: int) -> bool:
+        if not _is_avc(payload):
+            self._warn("vcodec", f"dvr mp4 {self.path}: only H.264 video is recorded, skipping this video")
+            return False
+        if msg.is_sequence_header:
+            self.muxer.set_video_config(mp4.flv_avc_config(payload))
+            return True
+        if len(payload) < 2 or payload[1] != 1 or self.muxer.video is None:
+            return False                                # end of sequence, or frames before the config
+        cts, key, data = mp4.flv_avc_sample(payload)
+        if not key and not self.has_keyframe:
+            return False                                # an MP4 always starts on a keyframe
+        self.has_keyframe = True
+        self.write(self.muxer.add_video(ts, cts, key, data))
+        return True
+
+    def _audio(self, payload: bytes, msg: SharedMessage, ts: int) -> bool:
+        if not _is_aac(payload):
+            self._warn("acodec", f"dvr mp4 {self.path}: only AAC audio is recorded, skipping this audio")
+            return False
+        if msg.is_sequence_header:
+            self.muxer.set_audio_config(mp4.flv_aac_config(payload))
+            return True
+        if self.muxer.audio is None:
+            return False
+        self.write(self.muxer.add_audio(ts, mp4.flv_aac_sample(payload)))
+        return True
+
+    def finalize(self) -> None:
+        trailer = self.muxer.finish()
+        for offset, data in trailer.patches:
+            self.patch(offset, data)
+        self.write(trailer.moov)
+
+    def _warn(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            if self.log is not None:
+                self.log.warning(text)
+
+
+def _is_avc(payload: bytes) -> bool:
+    return bool(payload) and not payload[0] & 0x80 and payload[0] & 0x0F == VIDEO_CODEC_AVC
+
+
+def _is_aac(payload: bytes) -> bool:
+    return bool(payload) and payload[0] >> 4 == AUDIO_CODEC_AAC
+
+
+# ----------------------------------------------------------------------------- the feature
+
+class Dvr:
+    """Records one publish session; see the module docstring for the plans and the rules.
+
+    It implements hub.OriginFeature's interface; it does not subclass it because the hub
+    imports this module to list it in FEATURES.
+    """
+
+    @classmethod
+    def create(cls, ctx: "OriginContext") -> Optional["Dvr"]:
+        conf = ctx.vhost.get("dvr") or {}
+        if not conf.get("enabled"):
+            return None
+        if not applies(conf.get("dvr_apply"), ctx.hook.app, ctx.hook.stream):
+            return None
+        return cls(ctx, conf)
+
+    def __init__(self, ctx: "OriginContext", conf: dict) -> None:
+        self.ctx = ctx
+        self.log = ctx.log
+        self.path = DvrPath(str(conf.get("dvr_path") or "./objs/nginx/html/[app]/[stream].[timestamp].flv"))
+        self.segmented = conf.get("dvr_plan", "session") == "segment"
+        self.duration_ms = int(float(conf.get("dvr_duration", 30)) * 1000)
+        self.wait_keyframe = bool(conf.get("dvr_wait_keyframe", True))
+        self.jitter_mode = conf.get("time_jitter", "full")
+        self.file: Optional[DvrFile] = None
+        self.metadata: Optional[SharedMessage] = None
+        self.video_sh: Optional[SharedMessage] = None
+        self.audio_sh: Optional[SharedMessage] = None
+        self.seen_video = False
+        self.files = 0
+
+    # -- OriginFeature --------------------------------------------------------------------
+    def on_publish(self) -> None:
+        self._open()          # as SRS: a file from publish on, even if no media ever comes
+
+    def on_metadata(self, msg: SharedMessage) -> None:
+        self.metadata = msg
+        if self.file is not None:
+            self.file.write_metadata(msg.payload, self._head_ts())
+
+    def on_media(self, msg: SharedMessage) -> None:
+        if msg.is_video:
+            self.seen_video = True
+        if msg.is_sequence_header:
+            if msg.is_video:
+                self.video_sh = msg
+            else:
+                self.audio_sh = msg
+        f = self.file
+        if f is None:
+            return
+        if f.needs_new_file(msg) or self._segment_due(f, msg):
+            self._reap()
+            self._open()
+            self._write_headers(self.file, msg)
+            return
+        if f.write_media(msg, f.stamp(msg.timestamp)) and f.source_start is None and not msg.is_sequence_header:
+            f.source_start = msg.timestamp
+
+    def on_unpublish(self) -> None:
+        self._reap()
+
+    # -- plans -----------------------------------------------------------------------------
+    def _segment_due(self, f: DvrFile, msg: SharedMessage) -> bool:
+        if not self.segmented or msg.is_sequence_header or f.source_start is None:
+            return False
+        if msg.timestamp - f.source_start < self.duration_ms:
+            return False
+        # MP4 always cuts on a keyframe: a file that started on a delta frame would drop it.
+        if not self.seen_video or not (self.wait_keyframe or self.path.format == "mp4"):
+            return True
+        return msg.is_video and msg.is_keyframe
+
+    def _write_headers(self, f: DvrFile, first: SharedMessage) -> None:
+        """A new file mid-stream: metadata and sequence headers at the first message's time, then it."""
+        ts = f.stamp(first.timestamp)
+        if self.metadata is not None:
+            f.write_metadata(self.metadata.payload, ts)
+        for sh in (self.video_sh, self.audio_sh):
+            if sh is not None:
+                f.write_media(sh, ts)
+        if not first.is_sequence_header and f.write_media(first, ts):
+            f.source_start = first.timestamp
+
+    def _head_ts(self) -> int:
+        f = self.file
+        return 0 if f is None or f.first_ts is None else f.first_ts
+
+    # -- files -----------------------------------------------------------------------------
+    def _open(self) -> None:
+        hook = self.ctx.hook
+        path = self.path.build(hook.vhost, hook.app, hook.stream, time.time(), self.ctx.utc_time)
+        make_dirs_inside(self.path, os.path.dirname(path) or ".")
+        path = unique_path(path)
+        if self.path.format == "mp4":
+            f: DvrFile = Mp4File(path, self.jitter_mode, self.log)
+        else:
+            f = FlvFile(path, self.jitter_mode, self.wait_keyframe)
+        self.file = f
+        f.start()
+        self.files += 1
+        if self.log is not None:
+            self.log.info("dvr stream %s to file %s", hook.stream, path)
+
+    def _reap(self) -> None:
+        """Finish the current file and queue its on_dvr; a failure is logged, and raised once reported."""
+        f, self.file = self.file, None
+        if f is None:
+            return
+        try:
+            f.finish()
+        except Exception as e:
+            self._log_error("dvr file %s could not be completed: %s", f.path, e)
+            if not self._rename_partial(f):
+                raise
+        if self.log is not None:
+            self.log.info("dvr file %s done, duration=%.3fs, size=%d", f.path, f.duration_ms / 1000.0, f.pos)
+        self._on_dvr(f.path)
+
+    def _rename_partial(self, f: DvrFile) -> bool:
+        """After a failed finish, keep what was written under the final name if we can."""
+        if os.path.exists(f.path) and not os.path.exists(f.tmp):
+            return True                                 # the rename itself went through
+        try:
+            os.rename(f.tmp, f.path)
+        except OSError as e:
+            self._log_error("dvr file %s left as %s: %s", f.path, f.tmp, e)
+            return False
+        self._log_error("dvr file %s is incomplete (kept what was written)", f.path)
+        return True
+
+    def _on_dvr(self, path: str) -> None:
+        ctx = self.ctx
+        hook = dataclasses.replace(ctx.hook, cwd=ctx.cwd, file=path)
+        ctx.hooks.on_dvr(ctx.hooks_conf(), hook)
+
+    def _log_error(self, fmt: str, *args) -> None:
+        if self.log is not None:
+            self.log.error(fmt, *args)
+

@@ -1,0 +1,79 @@
+"""FLV file framing: the file header, tag headers and previous-tag sizes, and a small tag reader."""
+import struct
+from dataclasses import dataclass
+from typing import Iterator
+
+TAG_AUDIO = 8
+TAG_VIDEO = 9
+TAG_SCRIPT = 18
+
+TAG_HEADER_SIZE = 11
+FILE_HEADER_SIZE = 9
+_U32 = struct.Struct(">I")
+
+
+class FlvError(ValueError):
+    """Bytes that are not a well-formed FLV file."""
+
+
+def file_header(has_audio: bool = True, has_video: bool = True) -> bytes:
+    """The 9-byte FLV header and the first PreviousTagSize (0): the 13 bytes every FLV file starts with."""
+    flags = (0x04 if has_audio else 0) | (0x01 if has_video else 0)
+    return b"FLV\x01" + bytes((flags,)) + _U32.pack(FILE_HEADER_SIZE) + _U32.pack(0)
+
+
+def tag_header(type_id: int, timestamp: int, size: int) -> bytes:
+    """The 11-byte tag header: type, 24-bit size, timestamp (low 24 bits, then the high 8), stream id 0."""
+    if not 0 <= size < 1 << 24:
+        raise FlvError(f"an FLV tag body holds at most 16 MiB, not {size} bytes")
+    ts = timestamp & 0xFFFFFFFF
+    return bytes((type_id, size >> 16, (size >> 8) & 0xFF, size & 0xFF,
+                  (ts >> 16) & 0xFF, (ts >> 8) & 0xFF, ts & 0xFF, ts >> 24, 0, 0, 0))
+
+
+def previous_tag_size(body_size: int) -> bytes:
+    """The 4 bytes after a tag: the size of that tag, header included."""
+    return _U32.pack(TAG_HEADER_SIZE + body_size)
+
+
+def tag(type_id: int, timestamp: int, body: bytes) -> bytes:
+    """One whole tag: header, body and the previous-tag size that follows it."""
+    return tag_header(type_id, timestamp, len(body)) + bytes(body) + previous_tag_size(len(body))
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A tag read back from a file; `offset` is where its header starts."""
+    type_id: int
+    timestamp: int
+    body: bytes
+    offset: int
+
+
+def read_header(data: bytes) -> tuple:
+    """(has_audio, has_video, offset of the first tag) of an FLV file's first bytes."""
+    if len(data) < FILE_HEADER_SIZE + 4 or data[:3] != b"FLV":
+        raise FlvError("not an FLV file")
+    flags = data[4]
+    data_offset = _U32.unpack_from(data, 5)[0]
+    return bool(flags & 0x04), bool(flags & 0x01), data_offset + 4
+
+
+def read_tags(data: bytes, strict: bool = True) -> Iterator[Tag]:
+    """Every tag of an FLV file held in memory, checking each previous-tag size when `strict`.
+
+    A truncated last tag ends the iteration (a file cut short is still readable up to there).
+    """
+    _, _, pos = read_header(data)
+    n = len(data)
+    while pos + TAG_HEADER_SIZE <= n:
+        type_id = data[pos] & 0x1F
+        size = int.from_bytes(data[pos + 1:pos + 4], "big")
+        ts = int.from_bytes(data[pos + 4:pos + 7], "big") | (data[pos + 7] << 24)
+        end = pos + TAG_HEADER_SIZE + size
+        if end + 4 > n:
+            return
+        if strict and _U32.unpack_from(data, end)[0] != TAG_HEADER_SIZE + size:
+            raise FlvError(f"bad previous-tag size after the tag at offset {pos}")
+        yield Tag(type_id, ts, bytes(data[pos + TAG_HEADER_SIZE:end]), pos)
+        pos = end + 4
