@@ -3,17 +3,18 @@ import dataclasses
 import os
 import posixpath
 import time
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 from urllib.parse import quote
 
 import gevent
 
-from srsish.app.http_hooks import HookContext
-from srsish.app.hub import OriginContext, OriginFeature
 from srsish.core.log import get_logger
 from srsish.kernel.m3u8 import PlaylistEntry, render_media_playlist
 from srsish.kernel.message import SharedMessage
 from srsish.kernel.ts import TsError, TsMuxer
+
+if TYPE_CHECKING:  # hub.py imports this module to register Hls, so no import of it at run time
+    from srsish.app.hub import OriginContext
 
 # SRS drops a segment shorter than this (its sequence number is reused) and never reaps one
 # shorter than twice this, so a keyframe right after a cut cannot make a sliver.
@@ -25,6 +26,8 @@ FLOOR_REAP_PERCENT = 0.3
 # ...and the piece counter jumps to the clock when it runs more than this many pieces ahead.
 FLOOR_JUMP_PIECES = 20
 WRITE_BUFFER = 64 * 1024
+KNOWN_VCODECS = ("h264", "vn")
+KNOWN_ACODECS = ("aac", "mp3", "an")
 # Characters kept as they are in a segment URI; the rest (space, ?, #, %...) are percent-encoded.
 URI_SAFE = "/:@!$&'()*+,;=-._~"
 
@@ -68,9 +71,14 @@ def join_under(root_real: str, rel: str) -> str:
     """The absolute path of `rel` under `root_real`; HlsPathError if it resolves (symlinks included) outside."""
     if "\x00" in rel:
         raise HlsPathError(f"NUL in HLS path {rel!r}")
-    full = os.path.realpath(os.path.join(root_real, rel.lstrip("/")))
+    return check_under(root_real, os.path.join(root_real, rel.lstrip("/")))
+
+
+def check_under(root_real: str, path: str) -> str:
+    """`path` resolved; HlsPathError unless it is strictly inside `root_real`."""
+    full = os.path.realpath(path)
     if not full.startswith(root_real + os.sep):
-        raise HlsPathError(f"HLS path {rel!r} resolves outside hls_path {root_real}")
+        raise HlsPathError(f"HLS path {path!r} resolves outside hls_path {root_real}")
     return full
 
 
@@ -121,8 +129,7 @@ class HlsStream:
     its files and forgets it, and the next publish starts again from 0.
     """
 
-    def __init__(self, key: str, m3u8_path: str) -> None:
-        self.key = key
+    def __init__(self, m3u8_path: str) -> None:
         self.m3u8_path = m3u8_path
         self.next_seq = 0
         self.window: List[Segment] = []
@@ -148,8 +155,8 @@ class HlsStream:
         for path in [s.path for s in self.window] + [self.pending_tmp or "", self.m3u8_path]:
             _unlink(path)
         self.window = []
-        if _STREAMS.get(self.key) is self:
-            del _STREAMS[self.key]
+        if _STREAMS.get(self.m3u8_path) is self:
+            del _STREAMS[self.m3u8_path]
         get_logger().info("hls dispose %s: files removed", self.m3u8_path)
 
 
@@ -187,25 +194,27 @@ class _OpenSegment:
         self.start: Optional[int] = None
         self.end: Optional[int] = None
 
-    @property
-    def duration_ms(self) -> int:
-        return 0 if self.start is None else self.end - self.start
-
-    def cover(self, dts: int) -> None:
+    def cover(self, dts: int) -> int:
+        """Take in a message's DTS; returns the duration up to it (SRS: from the earliest DTS to this one)."""
         if self.start is None:
             self.start = self.end = dts
         else:
             self.start = min(self.start, dts)
             self.end = max(self.end, dts)
+        return dts - self.start
+
+    @property
+    def duration_ms(self) -> int:
+        return 0 if self.start is None else self.end - self.start
 
 
-class Hls(OriginFeature):
-    """HLS for one publish session. Runs in the publisher's greenlet: file writes only, hooks are queued."""
+class Hls:
+    """HLS for one publish session, an OriginFeature (hub.py). Runs in the publisher's greenlet:
+    file writes only; hooks are queued."""
 
-    clock: Callable[[], float] = time.time
-
-    def __init__(self, ctx: OriginContext, stream: HlsStream, root_real: str, m3u8_rel: str) -> None:
+    def __init__(self, ctx: "OriginContext", stream: HlsStream, root_real: str, m3u8_rel: str) -> None:
         self.ctx = ctx
+        self.clock: Callable[[], float] = time.time
         conf = ctx.vhost["hls"]
         self.conf = conf
         self.log = ctx.log or get_logger()
@@ -217,19 +226,21 @@ class Hls(OriginFeature):
         self.aof_ms = self.fragment_ms * float(conf["hls_aof_ratio"])
         self.wait_keyframe = bool(conf["hls_wait_keyframe"])
         vcodec, acodec = str(conf["hls_vcodec"]).lower(), str(conf["hls_acodec"]).lower()
+        if vcodec not in KNOWN_VCODECS or acodec not in KNOWN_ACODECS:
+            self.log.warning("hls: hls_vcodec %s / hls_acodec %s: only vn / an change anything, the codecs come "
+                             "from the stream (h264; aac or mp3)", vcodec, acodec)
         self.muxer = TsMuxer(video_enabled=vcodec != "vn", audio_enabled=acodec != "an")
         self.current: Optional[_OpenSegment] = None
         self._seen_keyframe = False
         self._discontinuity = True      # the first segment of every publish session
         self._sequence_headers: Dict[int, bytes] = {}
         self._accept_floor = 0
-        self._previous_floor = 0
         self._deviation = 0
         self._logged_unsupported = 0
 
     # -- OriginFeature ------------------------------------------------------------------
     @classmethod
-    def create(cls, ctx: OriginContext) -> Optional["Hls"]:
+    def create(cls, ctx: "OriginContext") -> Optional["Hls"]:
         conf = ctx.vhost.get("hls") or {}
         if not conf.get("enabled"):
             return None
@@ -239,7 +250,7 @@ class Hls(OriginFeature):
         m3u8_path = join_under(root_real, m3u8_rel)
         stream = _STREAMS.get(m3u8_path)
         if stream is None:
-            stream = _STREAMS[m3u8_path] = HlsStream(m3u8_path, m3u8_path)
+            stream = _STREAMS[m3u8_path] = HlsStream(m3u8_path)
         elif stream.publishing:
             (ctx.log or get_logger()).error("hls: %s is already written by another publisher; no HLS for %s/%s",
                                             m3u8_path, h.app, h.stream)
@@ -253,6 +264,9 @@ class Hls(OriginFeature):
                       self.stream.m3u8_path, self.fragment_ms / 1000, self.max_td_ms / 1000, self.aof_ms / 1000,
                       float(self.conf["hls_window"]), self.stream.next_seq)
         self._open_segment()
+
+    def on_metadata(self, msg: SharedMessage) -> None:
+        pass
 
     def on_media(self, msg: SharedMessage) -> None:
         if msg.is_sequence_header:
@@ -280,8 +294,7 @@ class Hls(OriginFeature):
             if msg.type_id in self._sequence_headers and self.current is not None:
                 self.current.discontinuity = True
             self._sequence_headers[msg.type_id] = msg.payload
-        self._write(self.muxer.video(msg.timestamp, msg.payload) if msg.is_video
-                    else self.muxer.audio(msg.timestamp, msg.payload))
+        self._mux(self.muxer.video if msg.is_video else self.muxer.audio, msg)
 
     def _on_video(self, msg: SharedMessage) -> None:
         if not self.muxer.video_enabled:
@@ -290,21 +303,19 @@ class Hls(OriginFeature):
             self._seen_keyframe = True
         elif self.wait_keyframe and not self._seen_keyframe:
             return  # the first segment starts on a keyframe too
-        seg = self.current
-        seg.cover(msg.timestamp)
-        if self._overflow(seg.duration_ms) and (msg.is_keyframe or not self.wait_keyframe):
-            self._reap(msg.timestamp)
+        duration = self.current.cover(msg.timestamp)
+        if self._overflow(duration) and (msg.is_keyframe or not self.wait_keyframe):
+            self._reap(msg.timestamp, duration)
         self._write(self._mux(self.muxer.video, msg))
 
     def _on_audio(self, msg: SharedMessage) -> None:
         if not self.muxer.audio_enabled:
             return
-        seg = self.current
-        seg.cover(msg.timestamp)
+        duration = self.current.cover(msg.timestamp)
         # SRS's "absolute overflow": cut on audio too, so pure audio (and a stream whose
         # keyframes stop) still gets segments, at hls_fragment x hls_aof_ratio.
-        if seg.duration_ms >= max(self.aof_ms + self._deviation_ms(), 2 * MIN_SEGMENT_MS):
-            self._reap(msg.timestamp)
+        if duration >= max(self.aof_ms + self._deviation_ms(), 2 * MIN_SEGMENT_MS):
+            self._reap(msg.timestamp, duration)
         self._write(self._mux(self.muxer.audio, msg))
 
     def _mux(self, fn: Callable[[int, bytes], bytes], msg: SharedMessage) -> bytes:
@@ -331,8 +342,9 @@ class Hls(OriginFeature):
         return FLOOR_REAP_PERCENT * self._deviation * self.fragment_ms
 
     # -- segments -----------------------------------------------------------------------
-    def _reap(self, dts: int) -> None:
-        self._close_segment()
+    def _reap(self, dts: int, duration: int) -> None:
+        """Close the segment at the message that starts the next one: EXTINF = next start - this start."""
+        self._close_segment(duration)
         self._open_segment()
         self.current.cover(dts)
 
@@ -361,7 +373,6 @@ class Hls(OriginFeature):
                              self._accept_floor - current)
             self._accept_floor = current - 1
         self._deviation = self._accept_floor - current
-        self._previous_floor = current
         return str(self._accept_floor)
 
     def _write(self, data: bytes) -> None:
@@ -370,18 +381,19 @@ class Hls(OriginFeature):
         seg = self.current
         if seg.file is None:
             os.makedirs(os.path.dirname(seg.tmp), exist_ok=True)
-            join_under(self.root_real, os.path.relpath(os.path.dirname(seg.tmp), self.root_real) + "/x")
+            check_under(self.root_real, seg.tmp)   # a directory swapped for a symlink meanwhile
             seg.file = open(seg.tmp, "wb", buffering=WRITE_BUFFER)
             self.stream.pending_tmp = seg.tmp
         seg.file.write(data)
 
-    def _close_segment(self) -> None:
+    def _close_segment(self, duration: Optional[int] = None) -> None:
         seg, self.current = self.current, None
         stream = self.stream
         if seg.file is not None:
             seg.file.close()
         stream.pending_tmp = None
-        duration = seg.duration_ms
+        if duration is None:
+            duration = seg.duration_ms
         too_long = duration > self.max_td_ms * MAX_SEGMENT_TD_FACTOR
         if seg.file is None or duration < MIN_SEGMENT_MS or too_long:
             if seg.file is not None:
@@ -441,8 +453,3 @@ class Hls(OriginFeature):
                                   m3u8_url=self.m3u8_rel, seq_no=seg.seq)
         self.ctx.hooks.on_hls(conf, ctx)
         self.ctx.hooks.on_hls_notify(conf, ctx, seg.uri, int(self.conf["hls_nb_notify"]))
-
-
-def hook_context_for(seg: Segment, base: HookContext) -> HookContext:
-    """The on_hls fields of `seg` over a publisher's context (for tools that replay hooks)."""
-    return dataclasses.replace(base, duration=seg.duration_ms / 1000.0, file=seg.file, seq_no=seg.seq)

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 from srsish.app.dvr import Dvr
+from srsish.app.hls import Hls
 from srsish.app.http_hooks import HookContext, HttpHooks
 from srsish.kernel.message import SharedMessage
 
@@ -34,7 +35,7 @@ class OriginFeature:
 
 
 # The features every publish session gets, when their vhost section enables them.
-FEATURES: List[type] = [Dvr]
+FEATURES: List[type] = [Dvr, Hls]
 
 
 class OriginHub:

@@ -1,0 +1,160 @@
+"""HlsPlayContexts: SRS's hls_ctx play sessions, so an HLS viewer gets on_play and on_stop like an RTMP player."""
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Dict, Optional
+from urllib.parse import quote
+
+import gevent
+
+from srsish.app.http_hooks import HookContext
+from srsish.app.http_types import HttpRequest, HttpResponse
+from srsish.core.ids import new_client_id
+from srsish.core.log import get_logger
+from srsish.kernel.m3u8 import VARIANT_CONTENT_TYPE, render_variant_playlist
+
+DEFAULT_VHOST = "__defaultVhost__"
+CHECK_INTERVAL = 2.0          # seconds between looks for quiet sessions (SRS: 5)
+# A session id a client may bring back (after a restart): what new_client_id makes, with room.
+_CTX_ID = re.compile(r"[0-9a-z]{4,32}")
+_URL_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+@dataclass
+class HlsSession:
+    """One viewer's session: the hook fields of its first request and when it was last heard from."""
+    id: str
+    vhost: str
+    hook: HookContext
+    last_seen: float
+
+
+class HlsPlayContexts:
+    """The hls_ctx sessions of one server; the HTTP server calls `handle` for every GET of an .m3u8.
+
+    A first request (no hls_ctx) runs on_play with SRS's HLS fields (stream keeps ".m3u8",
+    tcUrl http://host/app, pageUrl from Referer, client_id = the session id). Accepted, it gets
+    SRS's one-entry variant playlist pointing at `?hls_ctx=ID`; rejected, a 403. Requests that
+    carry a known id only refresh the session, and the file is served as usual. A session quiet
+    for 2 x hls_window gets on_stop.
+
+    Unlike SRS: a rejected viewer gets an HTTP answer (SRS closes the connection) and no session
+    (so no on_stop later), and an id the server no longer knows (it restarted) is taken over
+    after on_play instead of answering a second variant playlist to a player that expects media.
+    """
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.sessions: Dict[str, HlsSession] = {}
+        self._checker: Optional[gevent.Greenlet] = None
+        self.log = get_logger()
+
+    # -- the HTTP server's entry point ------------------------------------------------------
+    def handle(self, req: HttpRequest, vhost: dict, app: str, stream: str) -> Optional[HttpResponse]:
+        """The response for this playlist request, or None to let the HTTP server serve the file."""
+        hls = vhost.get("hls") or {}
+        if req.method != "GET" or not hls.get("enabled") or not hls.get("hls_ctx", True):
+            return None
+        if not self._playlist_exists(req.path):
+            return None   # the server answers 404; no session for a stream that is not there
+        ctx_id = req.query_dict().get("hls_ctx", "")
+        session = self.sessions.get(ctx_id) if ctx_id else None
+        if session is not None:
+            session.last_seen = time.monotonic()
+            return None
+        known_format = bool(ctx_id) and _CTX_ID.fullmatch(ctx_id) is not None
+        sid = ctx_id if known_format else self._new_id()
+        hook = self.hook_context(req, vhost, app, stream, sid)
+        verdict = self.server.hooks.on_play(self._hooks_conf(vhost), hook)
+        log = get_logger(sid)
+        if not verdict.ok:
+            log.warning("hls play rejected ip=%s %s/%s: %s", req.ip, app, stream, verdict.reason)
+            return HttpResponse(403, [("Content-Type", "text/plain; charset=utf-8")],
+                                b"Forbidden: on_play rejected this viewer\n")
+        self.sessions[sid] = HlsSession(sid, vhost.get("name", DEFAULT_VHOST), hook, time.monotonic())
+        self._ensure_checker()
+        log.info("hls play session ip=%s vhost=%s app=%s stream=%s param=%s", req.ip, hook.vhost, app, stream,
+                 hook.param)
+        if known_format:
+            return None
+        return HttpResponse(200, [("Content-Type", VARIANT_CONTENT_TYPE), ("Cache-Control", "no-cache")],
+                            render_variant_playlist(self.session_url(req, sid)).encode("utf-8"))
+
+    @staticmethod
+    def session_url(req: HttpRequest, sid: str) -> str:
+        """The playlist URL with the session id, the viewer's own query kept after it (as SRS)."""
+        url = quote(req.path, safe=_URL_SAFE) + "?hls_ctx=" + sid
+        return url + "&" + req.query if req.query else url
+
+    def hook_context(self, req: HttpRequest, vhost: dict, app: str, stream: str, sid: str) -> HookContext:
+        """on_play/on_stop fields as SRS sends them for HLS."""
+        vhost_name = vhost.get("name", DEFAULT_VHOST)
+        base = stream[:-5] if stream.endswith(".m3u8") else stream
+        source = self.server.sources.sources.get((vhost_name, app, base))
+        prefix = "" if vhost_name == DEFAULT_VHOST else vhost_name
+        return HookContext(client_id=sid, ip=req.ip, vhost=vhost_name, app=app, stream=base + ".m3u8",
+                           param=req.param, tcUrl=f"http://{req.host}/{app}",
+                           pageUrl=req.headers.get("referer", ""), stream_url=f"{prefix}/{app}/{base}",
+                           stream_id=source.id if source is not None else "")
+
+    # -- sessions ending ----------------------------------------------------------------------
+    def close_all(self) -> None:
+        """Server shutdown: on_stop for every live session."""
+        checker, self._checker = self._checker, None
+        if checker is not None:
+            checker.kill(block=False)
+        sessions, self.sessions = self.sessions, {}
+        for s in sessions.values():
+            self._stop(s, "server shutdown")
+
+    def expire(self, now: Optional[float] = None) -> int:
+        """on_stop for every session quiet for 2 x hls_window; returns how many ended."""
+        now = time.monotonic() if now is None else now
+        ended = [s for s in list(self.sessions.values()) if now - s.last_seen > 2 * self._window(s.vhost)]
+        for s in ended:
+            if self.sessions.get(s.id) is s:
+                del self.sessions[s.id]
+                self._stop(s, "no request for 2 x hls_window")
+        return len(ended)
+
+    def _stop(self, s: HlsSession, why: str) -> None:
+        get_logger(s.id).info("hls play session ends (%s): %s/%s", why, s.hook.app, s.hook.stream)
+        vhost = self.server.config.vhost(s.vhost) or {}
+        self.server.hooks.on_stop(vhost.get("http_hooks") or {}, s.hook)
+
+    def _ensure_checker(self) -> None:
+        if self._checker is None or self._checker.dead:
+            self._checker = gevent.spawn(self._check_loop)
+
+    def _check_loop(self) -> None:
+        while self.sessions:
+            gevent.sleep(CHECK_INTERVAL)
+            try:
+                self.expire()
+            except Exception:  # a hook bug must not end the checking for everyone
+                self.log.exception("hls_ctx: expiring sessions failed")
+        self._checker = None
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        while True:
+            sid = new_client_id()
+            if sid not in self.sessions:
+                return sid
+
+    def _window(self, vhost_name: str) -> float:
+        vhost = self.server.config.vhost(vhost_name) or {}
+        return float((vhost.get("hls") or {}).get("hls_window", 60))
+
+    def _hooks_conf(self, vhost: dict) -> dict:
+        current = self.server.config.vhost(vhost.get("name", DEFAULT_VHOST)) or vhost
+        return current.get("http_hooks") or {}
+
+    def _playlist_exists(self, path: str) -> bool:
+        root = os.path.realpath(self.server.config.section("http_server").get("dir", "./objs/nginx/html"))
+        parts = [p for p in path.split("/") if p]
+        if not parts or any(p in (".", "..") or "\x00" in p for p in parts):
+            return False
+        full = os.path.realpath(os.path.join(root, *parts))
+        return full.startswith(root + os.sep) and os.path.isfile(full)

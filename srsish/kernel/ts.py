@@ -1,0 +1,508 @@
+"""MPEG-TS muxing of FLV audio/video tag bodies (H.264, AAC, MP3) into 188-byte packets, with no I/O."""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+TS_PACKET_SIZE = 188
+TS_PAYLOAD_SIZE = 184
+
+# SRS's PIDs and program number, so segments look like SRS's to tools that care.
+PAT_PID = 0x0000
+PMT_PID = 0x1001
+VIDEO_PID = 0x0100
+AUDIO_PID = 0x0101
+PROGRAM_NUMBER = 1
+TRANSPORT_STREAM_ID = 1
+
+STREAM_TYPE_H264 = 0x1B
+STREAM_TYPE_AAC = 0x0F   # ADTS
+STREAM_TYPE_MP3 = 0x03
+STREAM_ID_VIDEO = 0xE0
+STREAM_ID_AUDIO = 0xC0
+
+TS_CLOCK_PER_MS = 90
+TIMESTAMP_MASK = (1 << 33) - 1
+
+NAL_SPS = 7
+NAL_PPS = 8
+NAL_AUD = 9
+START_CODE = b"\x00\x00\x00\x01"
+# access unit delimiter, primary_pic_type 7 (any slice type) + stop bit
+AUD_NALU = START_CODE + b"\x09\xf0"
+
+FLV_VIDEO_AVC = 7
+FLV_AUDIO_MP3 = 2
+FLV_AUDIO_AAC = 10
+FLV_AUDIO_MP3_8K = 14
+
+AAC_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+_AAC_HE = 5
+_AAC_HE_V2 = 29
+_AAC_LC = 2
+
+
+class TsError(ValueError):
+    """A sequence header or frame that cannot be muxed."""
+
+
+# ----------------------------------------------------------------------------- CRC32 (MPEG-2)
+
+def _crc_table() -> Tuple[int, ...]:
+    table = []
+    for i in range(256):
+        crc = i << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else (crc << 1)
+        table.append(crc & 0xFFFFFFFF)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc32_mpeg2(data: bytes) -> int:
+    """CRC-32/MPEG-2 (polynomial 0x04C11DB7, initial 0xFFFFFFFF, no reflection, no final xor)."""
+    crc = 0xFFFFFFFF
+    table = _CRC_TABLE
+    for b in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ b]
+    return crc
+
+
+# ----------------------------------------------------------------------------- timestamps and PES
+
+def encode_timestamp(prefix: int, ts: int) -> bytes:
+    """A 5-byte PTS or DTS field; `prefix` is 0b0010 (PTS only), 0b0011 (PTS with DTS) or 0b0001 (DTS)."""
+    ts &= TIMESTAMP_MASK
+    return bytes((
+        (prefix << 4) | (((ts >> 30) & 0x07) << 1) | 1,
+        (ts >> 22) & 0xFF,
+        (((ts >> 15) & 0x7F) << 1) | 1,
+        (ts >> 7) & 0xFF,
+        ((ts & 0x7F) << 1) | 1,
+    ))
+
+
+def encode_pcr(base: int) -> bytes:
+    """The 6-byte program_clock_reference: 33-bit base (90 kHz), 6 reserved bits, 9-bit extension 0."""
+    base &= TIMESTAMP_MASK
+    return bytes(((base >> 25) & 0xFF, (base >> 17) & 0xFF, (base >> 9) & 0xFF, (base >> 1) & 0xFF,
+                  ((base & 1) << 7) | 0x7E, 0x00))
+
+
+def pes_header(stream_id: int, pts: int, dts: int, payload_len: int) -> bytes:
+    """A PES header with PTS, plus DTS when it differs; PES_packet_length 0 (unbounded) past 65535."""
+    if (pts & TIMESTAMP_MASK) == (dts & TIMESTAMP_MASK):
+        fields = encode_timestamp(0b0010, pts)
+        flags = 0x80
+    else:
+        fields = encode_timestamp(0b0011, pts) + encode_timestamp(0b0001, dts)
+        flags = 0xC0
+    length = 3 + len(fields) + payload_len
+    if length > 0xFFFF:
+        length = 0  # allowed for video only; audio frames never come near it
+    return bytes((0x00, 0x00, 0x01, stream_id, length >> 8, length & 0xFF, 0x80, flags, len(fields))) + fields
+
+
+# ----------------------------------------------------------------------------- H.264
+
+@dataclass
+class AvcConfig:
+    """What an AVCDecoderConfigurationRecord gives the muxer: NALU length size and the parameter sets."""
+    length_size: int
+    sps: List[bytes] = field(default_factory=list)
+    pps: List[bytes] = field(default_factory=list)
+
+    @property
+    def annexb_parameter_sets(self) -> bytes:
+        return b"".join(START_CODE + n for n in self.sps + self.pps)
+
+
+def parse_avc_config(record: bytes) -> AvcConfig:
+    """Parse an AVCDecoderConfigurationRecord (the avcC box body)."""
+    if len(record) < 7:
+        raise TsError(f"avcC of {len(record)} bytes is too short")
+    if record[0] != 1:
+        raise TsError(f"avcC version {record[0]} is not 1")
+    cfg = AvcConfig(length_size=(record[4] & 0x03) + 1)
+    pos = 5
+    for target, count_mask in ((cfg.sps, 0x1F), (cfg.pps, 0xFF)):
+        if pos >= len(record):
+            raise TsError("avcC truncated before its parameter set count")
+        count = record[pos] & count_mask
+        pos += 1
+        for _ in range(count):
+            if pos + 2 > len(record):
+                raise TsError("avcC truncated in a parameter set length")
+            size = (record[pos] << 8) | record[pos + 1]
+            pos += 2
+            if pos + size > len(record):
+                raise TsError("avcC truncated in a parameter set")
+            target.append(bytes(record[pos:pos + size]))
+            pos += size
+    if not cfg.sps or not cfg.pps:
+        raise TsError("avcC without SPS or PPS")
+    return cfg
+
+
+def split_avcc(data: bytes, length_size: int) -> List[bytes]:
+    """The NAL units of a length-prefixed (AVCC) access unit."""
+    nalus = []
+    pos, end = 0, len(data)
+    while pos + length_size <= end:
+        size = int.from_bytes(data[pos:pos + length_size], "big")
+        pos += length_size
+        if size == 0:
+            continue
+        if pos + size > end:
+            raise TsError(f"NALU of {size} bytes overruns the frame ({end - pos} left)")
+        nalus.append(data[pos:pos + size])
+        pos += size
+    return nalus
+
+
+def avcc_to_annexb(data: bytes, cfg: AvcConfig, keyframe: bool) -> bytes:
+    """Annex B for one access unit: our AUD first, SPS/PPS before a keyframe that lacks them, then the NALUs.
+
+    An AUD already in the frame is dropped, so there is exactly one and it comes first (iOS wants that).
+    """
+    nalus = [n for n in split_avcc(data, cfg.length_size) if n[0] & 0x1F != NAL_AUD]
+    parts = [AUD_NALU]
+    if keyframe and not any(n[0] & 0x1F == NAL_SPS for n in nalus):
+        parts.append(cfg.annexb_parameter_sets)
+    for n in nalus:
+        parts.append(START_CODE)
+        parts.append(n)
+    return b"".join(parts)
+
+
+# ----------------------------------------------------------------------------- AAC
+
+@dataclass
+class AacConfig:
+    """What ADTS needs from an AudioSpecificConfig: the (core) profile, sampling index and channels."""
+    object_type: int
+    rate_index: int
+    channels: int
+
+    @property
+    def sample_rate(self) -> int:
+        return AAC_SAMPLE_RATES[self.rate_index] if self.rate_index < len(AAC_SAMPLE_RATES) else 0
+
+
+def _nearest_rate_index(rate: int) -> int:
+    return min(range(len(AAC_SAMPLE_RATES)), key=lambda i: abs(AAC_SAMPLE_RATES[i] - rate))
+
+
+def parse_audio_specific_config(asc: bytes) -> AacConfig:
+    """Parse the first fields of an AudioSpecificConfig (ISO 14496-3 1.6.2.1).
+
+    HE-AAC (SBR/PS, object types 5 and 29) is carried as AAC-LC at the core rate, which
+    is how ADTS signals it (implicit SBR); an explicit 24-bit rate maps to the nearest index.
+    """
+    if len(asc) < 2:
+        raise TsError(f"AudioSpecificConfig of {len(asc)} bytes is too short")
+    bits = int.from_bytes(asc[:8].ljust(8, b"\x00"), "big")
+    pos = 64
+
+    def take(n: int) -> int:
+        nonlocal pos
+        pos -= n
+        return (bits >> pos) & ((1 << n) - 1)
+
+    object_type = take(5)
+    if object_type == 31:
+        object_type = 32 + take(6)
+    rate_index = take(4)
+    if rate_index == 15:
+        rate_index = _nearest_rate_index(take(24))
+    channels = take(4)
+    if object_type in (_AAC_HE, _AAC_HE_V2):
+        object_type = _AAC_LC  # the core; the extension rate that follows is the SBR output rate
+    if object_type == 0 or rate_index >= len(AAC_SAMPLE_RATES):
+        raise TsError(f"AudioSpecificConfig with object type {object_type}, rate index {rate_index}")
+    return AacConfig(object_type, rate_index, channels)
+
+
+def adts_header(cfg: AacConfig, payload_len: int) -> bytes:
+    """The 7-byte ADTS header (MPEG-4, no CRC) for one raw AAC frame of `payload_len` bytes."""
+    frame_len = payload_len + 7
+    if frame_len > 0x1FFF:
+        raise TsError(f"AAC frame of {payload_len} bytes does not fit ADTS")
+    profile = max(0, min(3, cfg.object_type - 1))
+    ch = cfg.channels & 0x07
+    return bytes((
+        0xFF, 0xF1,
+        (profile << 6) | (cfg.rate_index << 2) | (ch >> 2),
+        ((ch & 0x03) << 6) | (frame_len >> 11),
+        (frame_len >> 3) & 0xFF,
+        ((frame_len & 0x07) << 5) | 0x1F,   # buffer fullness 0x7FF (variable rate)
+        0xFC,                               # ... and one raw data block
+    ))
+
+
+# ----------------------------------------------------------------------------- FLV tag bodies
+
+@dataclass
+class VideoTag:
+    codec: str          # "h264", or "" for a codec TS does not carry here
+    packet_type: int    # 0 sequence header, 1 coded frame, 2 end of sequence
+    keyframe: bool
+    cts: int            # composition time offset, ms
+    data: bytes
+
+
+def parse_video_tag(payload: bytes) -> Optional[VideoTag]:
+    """The codec, packet type and data of an FLV video tag body (legacy or Enhanced RTMP); None if empty."""
+    if len(payload) < 2:
+        return None
+    b0 = payload[0]
+    keyframe = (b0 >> 4) & 0x07 == 1
+    if b0 & 0x80:  # Enhanced RTMP: FourCC instead of the codec id
+        ptype = b0 & 0x0F
+        if payload[1:5] != b"avc1":
+            return VideoTag("", ptype, keyframe, 0, b"")
+        if ptype == 1:
+            return VideoTag("h264", 1, keyframe, _cts(payload[5:8]), payload[8:])
+        if ptype == 3:  # coded frames with cts 0
+            return VideoTag("h264", 1, keyframe, 0, payload[5:])
+        return VideoTag("h264", ptype, keyframe, 0, payload[5:])
+    if b0 & 0x0F != FLV_VIDEO_AVC:
+        return VideoTag("", 1, keyframe, 0, b"")
+    if len(payload) < 5:
+        return None
+    return VideoTag("h264", payload[1], keyframe, _cts(payload[2:5]), payload[5:])
+
+
+def _cts(b: bytes) -> int:
+    if len(b) < 3:
+        return 0
+    v = (b[0] << 16) | (b[1] << 8) | b[2]
+    return v - (1 << 24) if v & 0x800000 else v
+
+
+@dataclass
+class AudioTag:
+    codec: str          # "aac", "mp3", or "" for a codec TS does not carry here
+    is_config: bool     # an AAC AudioSpecificConfig
+    data: bytes
+
+
+def parse_audio_tag(payload: bytes) -> Optional[AudioTag]:
+    if not payload:
+        return None
+    fmt = payload[0] >> 4
+    if fmt == FLV_AUDIO_AAC:
+        if len(payload) < 2:
+            return None
+        return AudioTag("aac", payload[1] == 0, payload[2:])
+    if fmt in (FLV_AUDIO_MP3, FLV_AUDIO_MP3_8K):
+        return AudioTag("mp3", False, payload[1:])
+    return AudioTag("", False, b"")
+
+
+# ----------------------------------------------------------------------------- the muxer
+
+class TsMuxer:
+    """Turns one publish session's FLV audio/video tag bodies into TS packets.
+
+    Call `start_segment()` when a new file begins (PAT/PMT are repeated before its first
+    PES), then feed `video()` / `audio()` in arrival order; each returns the TS bytes to
+    append (b"" for sequence headers and for what is dropped). A track appears in the PMT
+    once its codec is known; when one appears mid-segment, PAT/PMT go out again with a new
+    PMT version. Continuity counters run on across segments. `video_enabled` /
+    `audio_enabled` False drop that track (hls_vcodec vn / hls_acodec an).
+    """
+
+    def __init__(self, video_enabled: bool = True, audio_enabled: bool = True) -> None:
+        self.video_enabled = video_enabled
+        self.audio_enabled = audio_enabled
+        self.avc: Optional[AvcConfig] = None
+        self.aac: Optional[AacConfig] = None
+        self.audio_codec = ""          # "aac" / "mp3" once the audio track is known
+        self.unsupported: List[str] = []   # codec descriptions dropped, for the app to log once
+        self._pmt_version = 0
+        self._pmt_tracks: Optional[Tuple[bool, str]] = None   # what the last PMT sent listed
+        self._tables_due = True
+        self._cc: Dict[int, int] = {}
+        self._headers: Dict[int, Tuple[bytes, ...]] = {}
+
+    # -- tracks -------------------------------------------------------------------------
+    @property
+    def has_video(self) -> bool:
+        return self.avc is not None
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.audio_codec)
+
+    @property
+    def pcr_pid(self) -> int:
+        return VIDEO_PID if self.has_video else AUDIO_PID
+
+    def _track_added(self) -> None:
+        self._tables_due = True
+
+    def start_segment(self) -> None:
+        """The next PES starts a new file: put PAT and PMT before it."""
+        self._tables_due = True
+
+    # -- input --------------------------------------------------------------------------
+    def video(self, timestamp: int, payload: bytes) -> bytes:
+        """TS bytes for one FLV video tag body at `timestamp` (ms, the DTS)."""
+        if not self.video_enabled:
+            return b""
+        tag = parse_video_tag(payload)
+        if tag is None:
+            return b""
+        if tag.codec != "h264":
+            self._unsupported(f"video codec of tag byte 0x{payload[0]:02x}")
+            return b""
+        if tag.packet_type == 0:
+            had = self.has_video
+            self.avc = parse_avc_config(tag.data)
+            if not had:
+                self._track_added()
+            return b""
+        if tag.packet_type != 1 or self.avc is None or not tag.data:
+            return b""
+        es = avcc_to_annexb(tag.data, self.avc, tag.keyframe)
+        dts = timestamp * TS_CLOCK_PER_MS
+        pts = (timestamp + tag.cts) * TS_CLOCK_PER_MS
+        return self._pes(VIDEO_PID, STREAM_ID_VIDEO, es, pts, dts, tag.keyframe)
+
+    def audio(self, timestamp: int, payload: bytes) -> bytes:
+        """TS bytes for one FLV audio tag body at `timestamp` (ms)."""
+        if not self.audio_enabled:
+            return b""
+        tag = parse_audio_tag(payload)
+        if tag is None:
+            return b""
+        if not tag.codec:
+            self._unsupported(f"audio format {payload[0] >> 4}")
+            return b""
+        if tag.codec == "aac":
+            if tag.is_config:
+                self.aac = parse_audio_specific_config(tag.data)
+                self._set_audio_codec("aac")
+                return b""
+            if self.aac is None or not tag.data:
+                return b""
+            es = adts_header(self.aac, len(tag.data)) + tag.data
+        else:
+            if not tag.data:
+                return b""
+            self._set_audio_codec("mp3")
+            es = tag.data
+        ts = timestamp * TS_CLOCK_PER_MS
+        return self._pes(AUDIO_PID, STREAM_ID_AUDIO, es, ts, ts, False)
+
+    def _set_audio_codec(self, codec: str) -> None:
+        if self.audio_codec != codec:
+            self.audio_codec = codec
+            self._track_added()
+
+    def _unsupported(self, what: str) -> None:
+        if what not in self.unsupported:
+            self.unsupported.append(what)
+
+    # -- output -------------------------------------------------------------------------
+    def tables(self) -> bytes:
+        """PAT and PMT packets for the tracks known now; a PMT listing other tracks gets a new version."""
+        self._tables_due = False
+        tracks = (self.has_video, self.audio_codec)
+        if self._pmt_tracks is not None and tracks != self._pmt_tracks:
+            self._pmt_version = (self._pmt_version + 1) & 0x1F
+        self._pmt_tracks = tracks
+        return self._section(PAT_PID, self.pat_section()) + self._section(PMT_PID, self.pmt_section())
+
+    def pat_section(self) -> bytes:
+        body = bytes((TRANSPORT_STREAM_ID >> 8, TRANSPORT_STREAM_ID & 0xFF, 0xC1, 0x00, 0x00,
+                      PROGRAM_NUMBER >> 8, PROGRAM_NUMBER & 0xFF,
+                      0xE0 | (PMT_PID >> 8), PMT_PID & 0xFF))
+        return _psi(0x00, body)
+
+    def pmt_section(self) -> bytes:
+        streams = b""
+        if self.has_video:
+            streams += _es_info(STREAM_TYPE_H264, VIDEO_PID)
+        if self.has_audio:
+            streams += _es_info(STREAM_TYPE_AAC if self.audio_codec == "aac" else STREAM_TYPE_MP3, AUDIO_PID)
+        pcr = self.pcr_pid
+        body = bytes((PROGRAM_NUMBER >> 8, PROGRAM_NUMBER & 0xFF, 0xC1 | (self._pmt_version << 1), 0x00, 0x00,
+                      0xE0 | (pcr >> 8), pcr & 0xFF, 0xF0, 0x00)) + streams
+        return _psi(0x02, body)
+
+    def _next_cc(self, pid: int) -> int:
+        cc = self._cc.get(pid, 0)
+        self._cc[pid] = (cc + 1) & 0x0F
+        return cc
+
+    def _section(self, pid: int, section: bytes) -> bytes:
+        cc = self._next_cc(pid)
+        head = bytes((0x47, 0x40 | (pid >> 8), pid & 0xFF, 0x10 | cc, 0x00))  # pointer_field 0
+        return (head + section).ljust(TS_PACKET_SIZE, b"\xff")
+
+    def _plain_headers(self, pid: int) -> Tuple[bytes, ...]:
+        """The 16 headers (one per continuity counter) of payload-only continuation packets."""
+        hdrs = self._headers.get(pid)
+        if hdrs is None:
+            hdrs = self._headers[pid] = tuple(bytes((0x47, pid >> 8, pid & 0xFF, 0x10 | cc)) for cc in range(16))
+        return hdrs
+
+    def _pes(self, pid: int, stream_id: int, es: bytes, pts: int, dts: int, keyframe: bool) -> bytes:
+        out = bytearray()
+        if self._tables_due:
+            out += self.tables()
+        pes = memoryview(pes_header(stream_id, pts, dts, len(es)) + es)
+        total = len(pes)
+        # First packet: payload_unit_start, and an adaptation field with the PCR on the PCR PID.
+        af = b""
+        if pid == self.pcr_pid:
+            af = bytes((7, 0x50 if keyframe else 0x10)) + encode_pcr(dts)
+        elif keyframe:
+            af = b"\x01\x40"
+        pos = self._packet(out, pid, True, af, pes, 0, total)
+        hdrs = self._plain_headers(pid)
+        cc = self._cc.get(pid, 0)
+        # Whole continuation packets: a cached header and 184 payload bytes each.
+        while total - pos >= TS_PAYLOAD_SIZE:
+            out += hdrs[cc]
+            out += pes[pos:pos + TS_PAYLOAD_SIZE]
+            pos += TS_PAYLOAD_SIZE
+            cc = (cc + 1) & 0x0F
+        self._cc[pid] = cc
+        if pos < total:
+            self._packet(out, pid, False, b"", pes, pos, total)
+        return bytes(out)
+
+    def _packet(self, out: bytearray, pid: int, start: bool, af: bytes, data: memoryview, pos: int,
+                total: int) -> int:
+        """Append one packet carrying data[pos:]; stuffing fills a short one. Returns the new pos."""
+        room = TS_PAYLOAD_SIZE - len(af)
+        left = total - pos
+        if left < room:
+            stuff = room - left
+            if af:
+                af = bytes((af[0] + stuff,)) + af[1:] + b"\xff" * stuff
+            elif stuff == 1:
+                af = b"\x00"
+            else:
+                af = bytes((stuff - 1, 0x00)) + b"\xff" * (stuff - 2)
+            room = left
+        cc = self._next_cc(pid)
+        out += bytes((0x47, (0x40 if start else 0x00) | (pid >> 8), pid & 0xFF, (0x30 if af else 0x10) | cc))
+        out += af
+        out += data[pos:pos + room]
+        return pos + room
+
+
+def _es_info(stream_type: int, pid: int) -> bytes:
+    return bytes((stream_type, 0xE0 | (pid >> 8), pid & 0xFF, 0xF0, 0x00))
+
+
+def _psi(table_id: int, body: bytes) -> bytes:
+    """A PSI section: table id, section_syntax_indicator 1 and the length, the body, CRC32."""
+    length = len(body) + 4
+    head = bytes((table_id, 0xB0 | (length >> 8), length & 0xFF))
+    section = head + body
+    return section + crc32_mpeg2(section).to_bytes(4, "big")
