@@ -26,6 +26,7 @@ FLOOR_REAP_PERCENT = 0.3
 # ...and the piece counter jumps to the clock when it runs more than this many pieces ahead.
 FLOOR_JUMP_PIECES = 20
 WRITE_BUFFER = 64 * 1024
+MAX_PART_BYTES = 150          # leaves room for "-<seq>.ts.tmp" under the usual 255-byte NAME_MAX
 KNOWN_VCODECS = ("h264", "vn")
 KNOWN_ACODECS = ("aac", "mp3", "an")
 # Characters kept as they are in a segment URI; the rest (space, ?, #, %...) are percent-encoded.
@@ -39,12 +40,14 @@ class HlsPathError(ValueError):
 # ----------------------------------------------------------------------------- names and templates
 
 def safe_name(value: str) -> str:
-    """A vhost/app/stream name made safe as a relative path: no empty, `.` or `..` parts, no backslash or NUL."""
+    """A vhost/app/stream name made safe as a relative path: no empty, `.` or `..` parts, no backslash or
+    control character, each part at most MAX_PART_BYTES (a file name has a limit)."""
     parts = []
     for part in value.replace("\\", "/").split("/"):
         if not part:
             continue
         part = "".join(c if c.isprintable() else "_" for c in part)
+        part = part.encode("utf-8", "surrogateescape")[:MAX_PART_BYTES].decode("utf-8", "ignore")
         parts.append("_" if part in (".", "..") else part)
     return "/".join(parts) or "_"
 
