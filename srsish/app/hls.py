@@ -168,7 +168,7 @@ _STREAMS: Dict[str, HlsStream] = {}
 
 
 def streams() -> Dict[str, HlsStream]:
-    """The live registry (tests and the HTTP API read it)."""
+    """Every playlist srsish has files of, by absolute m3u8 path (for tests and tools)."""
     return _STREAMS
 
 
