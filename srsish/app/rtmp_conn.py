@@ -195,10 +195,13 @@ class RtmpConn:
     def _reject_connect(self, why: str) -> None:
         self.conn.send_command("_error", 1, None, {"level": "error", "code": "NetConnection.Connect.Rejected",
                                                    "description": why})
+        self._flush_and_reject(why)
+
+    def _flush_and_reject(self, why: str) -> None:
         try:
             self._flush()
         except OSError:
-            pass
+            pass   # the client may already be gone; it is refused either way
         raise ClientRejected(why)
 
     # -- identify: releaseStream / FCPublish / createStream / publish / play ------------
@@ -254,11 +257,7 @@ class RtmpConn:
         if ev.transaction_id:
             self.conn.send_command("_error", ev.transaction_id, None,
                                    {"level": "error", "code": code, "description": why})
-        try:
-            self._flush()
-        except OSError:
-            pass
-        raise ClientRejected(why)
+        self._flush_and_reject(why)
 
     def hook_context(self) -> HookContext:
         req = self.req
