@@ -26,6 +26,7 @@ HANDSHAKE_TIMEOUT = 30.0      # handshake + connect phase
 IDENTIFY_TIMEOUT = 30.0       # waiting for publish/play after connect
 PLAYER_RECV_TIMEOUT = None    # players may stay silent for ever; the writer's send timeout guards them
 RECV_SIZE = 64 * 1024
+UNPUBLISH_FLUSH_TIMEOUT = 5.0  # the most an unpublish waits for queued on_hls/on_dvr hooks
 
 _CMD_RESULT = "_result"
 
@@ -372,6 +373,9 @@ class RtmpConn:
         self.source = None
         self.log.info("stop publish vhost=%s, app=%s, stream=%s", source.vhost, source.app, source.stream)
         self.server.on_stream_unpublish(source, self)
+        # As SRS, the last segment's on_hls and the recording's on_dvr go out before on_unpublish.
+        # The source is already free, so a publisher coming back is not held up by this wait.
+        self.server.hooks.flush(UNPUBLISH_FLUSH_TIMEOUT)
         self.server.hooks.on_unpublish(self._hooks_conf(), self._hook_ctx_for(source))
         self.server.sources.release_if_idle(source)
 

@@ -11,6 +11,7 @@ import gevent.event
 from gevent.server import StreamServer
 
 from srsish.app.config import Config, ConfigError, load_config, parse_endpoint
+from srsish.app.hls_ctx import HlsPlayContexts
 from srsish.app.http_api import HttpApi
 from srsish.app.http_flv import HttpFlvStreams
 from srsish.app.http_hooks import HttpHooks
@@ -66,6 +67,7 @@ class Server:
         self.http_servers: List[HttpServer] = []
         self.http_api = HttpApi(self)
         self.http_flv = HttpFlvStreams(self)
+        self.hls_ctx = HlsPlayContexts(self)
         self.statistic = Statistic()
         self.cpu_percent = 0.0
         self._vhost_ids: Dict[str, str] = {}
@@ -255,6 +257,7 @@ class Server:
             g = gevent.spawn(self._end_client, conn)
             greenlets.append(g)
         gevent.joinall(greenlets, timeout=SHUTDOWN_GRACE)
+        self.hls_ctx.close_all()
         try:
             self.hooks.flush(SHUTDOWN_GRACE)
         finally:

@@ -20,7 +20,6 @@ import math
 import os
 import re
 import subprocess
-import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -30,7 +29,7 @@ import pytest
 from helpers import peers
 from helpers.hooks_receiver import OK, HookReceiver, Reply
 from helpers.probe import assert_first_video_keyframe, assert_h264_aac, assert_pts_increasing, ffprobe_frames
-from helpers.server import REPO_ROOT, SrsishProcess, srsish_env
+from helpers.server import REPO_ROOT, SrsishProcess
 from helpers.util import free_port, port_open, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -47,32 +46,6 @@ ID8 = re.compile(r"^[0-9a-z]{8}$")
 
 # ----------------------------------------------------------------------------- server and conf
 
-# Until server.py creates `server.hls_ctx` itself (issue 4), this wrapper does it the way the
-# HTTP server expects, so the hls_ctx tests run through the real HTTP server; once the server
-# has it, the wrapper changes nothing.
-_HLS_CTX_SHIM = """
-import sys
-from gevent import monkey
-monkey.patch_all()
-from srsish.app import server as _s
-from srsish.app.hls_ctx import HlsPlayContexts
-_init = _s.Server.__init__
-def _wired(self, *a, **k):
-    _init(self, *a, **k)
-    if getattr(self, "hls_ctx", None) is None:
-        self.hls_ctx = HlsPlayContexts(self)
-        _stop = self.stop
-        def stop(why="stop"):
-            if not self._stopping:
-                self.hls_ctx.close_all()
-            _stop(why)
-        self.stop = stop
-_s.Server.__init__ = _wired
-from srsish.main import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 class HlsServer(SrsishProcess):
     """srsish with HLS and http_server on a free port serving hls_path."""
 
@@ -85,9 +58,6 @@ class HlsServer(SrsishProcess):
 
     def render_conf(self, **overrides) -> str:
         return super().render_conf(**overrides) + self.vhosts
-
-    def command(self) -> List[str]:
-        return [sys.executable, "-c", _HLS_CTX_SHIM, "-c", self.conf_path]
 
     def wait_ready(self, timeout: Optional[float] = None) -> None:
         super().wait_ready(timeout)
