@@ -56,13 +56,14 @@ class HlsPlayContexts:
         hls = vhost.get("hls") or {}
         if req.method != "GET" or not hls.get("enabled") or not hls.get("hls_ctx", True):
             return None
-        if not self._playlist_exists(req.path):
+        playlist = self._playlist_path(req.path)
+        if playlist is None:
             return None   # the server answers 404; no session for a stream that is not there
         ctx_id = req.query_dict().get("hls_ctx", "")
         session = self.sessions.get(ctx_id) if ctx_id else None
         if session is not None:
             session.last_seen = time.monotonic()
-            return None
+            return self._playlist_with_ctx(playlist, ctx_id) if hls.get("hls_ts_ctx", True) else None
         known_format = bool(ctx_id) and _CTX_ID.fullmatch(ctx_id) is not None
         sid = ctx_id if known_format else self._new_id()
         hook = self.hook_context(req, vhost, app, stream, sid)
@@ -77,9 +78,31 @@ class HlsPlayContexts:
         log.info("hls play session ip=%s vhost=%s app=%s stream=%s param=%s", req.ip, hook.vhost, app, stream,
                  hook.param)
         if known_format:
-            return None
+            return self._playlist_with_ctx(playlist, sid) if hls.get("hls_ts_ctx", True) else None
         return HttpResponse(200, [("Content-Type", VARIANT_CONTENT_TYPE), ("Cache-Control", "no-cache")],
                             render_variant_playlist(self.session_url(req, sid)).encode("utf-8"))
+
+    def touch(self, req: HttpRequest) -> None:
+        """A segment request carrying `hls_ctx` (hls_ts_ctx on) keeps its session alive."""
+        session = self.sessions.get(req.query_dict().get("hls_ctx", ""))
+        if session is not None:
+            session.last_seen = time.monotonic()
+
+    @staticmethod
+    def _playlist_with_ctx(path: str, sid: str) -> Optional[HttpResponse]:
+        """hls_ts_ctx: the playlist with `hls_ctx=ID` on every segment URI, so segment requests count too."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+        lines = []
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                line += ("&" if "?" in line else "?") + "hls_ctx=" + sid
+            lines.append(line)
+        return HttpResponse(200, [("Content-Type", VARIANT_CONTENT_TYPE), ("Cache-Control", "no-cache")],
+                            ("\n".join(lines) + "\n").encode("utf-8"))
 
     @staticmethod
     def session_url(req: HttpRequest, sid: str) -> str:
@@ -151,10 +174,11 @@ class HlsPlayContexts:
         current = self.server.config.vhost(vhost.get("name", DEFAULT_VHOST)) or vhost
         return current.get("http_hooks") or {}
 
-    def _playlist_exists(self, path: str) -> bool:
+    def _playlist_path(self, path: str) -> Optional[str]:
+        """The playlist file under http_server.dir, or None."""
         root = os.path.realpath(self.server.config.section("http_server").get("dir", "./objs/nginx/html"))
         parts = [p for p in path.split("/") if p]
         if not parts or any(p in (".", "..") or "\x00" in p for p in parts):
-            return False
+            return None
         full = os.path.realpath(os.path.join(root, *parts))
-        return full.startswith(root + os.sep) and os.path.isfile(full)
+        return full if full.startswith(root + os.sep) and os.path.isfile(full) else None

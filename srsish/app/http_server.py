@@ -349,11 +349,13 @@ class HttpServer:
             handled = self.server.http_flv.serve(conn, req, extra)
             if handled is not None:
                 return handled
-        if req.path.endswith(".m3u8") and getattr(self.server, "hls_ctx", None) is not None:
+        if req.path.endswith(".m3u8"):
             resp = self._hls_ctx(req)
             if resp is not None:
                 conn.respond(req, resp, keep_alive, extra)
                 return True
+        elif req.path.endswith(".ts") and "hls_ctx=" in req.query:
+            self.server.hls_ctx.touch(req)
         root = self.server.config.section("http_server").get("dir", "./objs/nginx/html")
         if not StaticFiles(root).serve(conn, req, keep_alive, extra):
             conn.respond(req, text_response(404, "not found"), keep_alive, extra)

@@ -417,7 +417,17 @@ def test_hls_ctx_on_play_variant_403_and_on_stop(start, procs, media):
             status, _, body = http_get(srv.http_port, "/live/c.m3u8?hls_ctx=%s&token=good" % sid)
             last_poll = time.monotonic()
             assert status == 200 and b"#EXTINF:" in body, body
+            segments = [line for line in body.decode().splitlines() if line and not line.startswith("#")]
+            assert segments and all(u.endswith("?hls_ctx=" + sid) for u in segments), body   # hls_ts_ctx
         assert len(rx.find(action="on_play")) == 1 and not rx.find(action="on_stop")
+
+        # hls_ts_ctx: a segment request with the id keeps the session alive (3 s > the 2 s check interval)
+        time.sleep(3)
+        with open(srv.path("live/c.m3u8"), encoding="utf-8") as f:   # read from disk: no playlist request
+            newest = [line for line in f.read().splitlines() if line and not line.startswith("#")][-1]
+        status, _, _ = http_get(srv.http_port, "/live/%s?hls_ctx=%s" % (newest, sid))
+        last_poll = time.monotonic()
+        assert status == 200
 
         status, _, body = http_get(srv.http_port, "/live/c.m3u8?token=bad")
         assert status == 403 and len(body) < 200 and b"127.0.0.1" not in body, body
