@@ -14,16 +14,15 @@ import os
 import re
 import struct
 import time
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
+from srsish.app.origin import OriginContext, OriginFeature
 from srsish.kernel import flv, mp4
 from srsish.kernel.codec import AUDIO_CODEC_AAC, VIDEO_CODEC_AVC
 from srsish.kernel.jitter import Jitter
 from srsish.kernel.message import MSG_DATA, SharedMessage
 from srsish.protocol import amf0
 
-if TYPE_CHECKING:  # hub.py imports this module to register Dvr in FEATURES
-    from srsish.app.hub import OriginContext
 
 TMP_SUFFIX = ".tmp"
 MAX_NAME_BYTES = 150          # per path component taken from a name: room for ".<ms>.flv.tmp" under 255
@@ -351,15 +350,11 @@ def _is_aac(payload: bytes) -> bool:
 
 # ----------------------------------------------------------------------------- the feature
 
-class Dvr:
-    """Records one publish session; see the module docstring for the plans and the rules.
-
-    It implements hub.OriginFeature's interface; it does not subclass it because the hub
-    imports this module to list it in FEATURES.
-    """
+class Dvr(OriginFeature):
+    """Records one publish session; see the module docstring for the plans and the rules."""
 
     @classmethod
-    def create(cls, ctx: "OriginContext") -> Optional["Dvr"]:
+    def create(cls, ctx: OriginContext) -> Optional["Dvr"]:
         conf = ctx.vhost.get("dvr") or {}
         if not conf.get("enabled"):
             return None
@@ -367,7 +362,7 @@ class Dvr:
             return None
         return cls(ctx, conf)
 
-    def __init__(self, ctx: "OriginContext", conf: dict) -> None:
+    def __init__(self, ctx: OriginContext, conf: dict) -> None:
         self.ctx = ctx
         self.log = ctx.log
         self.path = DvrPath(str(conf.get("dvr_path") or "./objs/nginx/html/[app]/[stream].[timestamp].flv"))

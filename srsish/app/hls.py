@@ -3,18 +3,17 @@ import dataclasses
 import os
 import posixpath
 import time
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 from urllib.parse import quote
 
 import gevent
 
+from srsish.app.origin import OriginContext, OriginFeature
 from srsish.core.log import get_logger
 from srsish.kernel.m3u8 import PlaylistEntry, render_media_playlist
 from srsish.kernel.message import SharedMessage
 from srsish.kernel.ts import TsError, TsMuxer
 
-if TYPE_CHECKING:  # hub.py imports this module to register Hls, so no import of it at run time
-    from srsish.app.hub import OriginContext
 
 # SRS drops a segment shorter than this (its sequence number is reused) and never reaps one
 # shorter than twice this, so a keyframe right after a cut cannot make a sliver.
@@ -211,11 +210,11 @@ class _OpenSegment:
         return 0 if self.start is None else self.end - self.start
 
 
-class Hls:
+class Hls(OriginFeature):
     """HLS for one publish session, an OriginFeature (hub.py). Runs in the publisher's greenlet:
     file writes only; hooks are queued."""
 
-    def __init__(self, ctx: "OriginContext", stream: HlsStream, root_real: str, m3u8_rel: str) -> None:
+    def __init__(self, ctx: OriginContext, stream: HlsStream, root_real: str, m3u8_rel: str) -> None:
         self.ctx = ctx
         self.clock: Callable[[], float] = time.time
         conf = ctx.vhost["hls"]
@@ -243,7 +242,7 @@ class Hls:
 
     # -- OriginFeature ------------------------------------------------------------------
     @classmethod
-    def create(cls, ctx: "OriginContext") -> Optional["Hls"]:
+    def create(cls, ctx: OriginContext) -> Optional["Hls"]:
         conf = ctx.vhost.get("hls") or {}
         if not conf.get("enabled"):
             return None

@@ -1,37 +1,13 @@
 """OriginHub: the origin-only features of one publish session (DVR, HLS), fed from the publisher's greenlet."""
 import os
-from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import List
 
 from srsish.app.dvr import Dvr
 from srsish.app.hls import Hls
-from srsish.app.http_hooks import HookContext, HttpHooks
+from srsish.app.origin import OriginContext, OriginFeature
 from srsish.kernel.message import SharedMessage
 
-
-@dataclass
-class OriginContext:
-    """What an origin feature needs to know about the publish session it serves."""
-    vhost: dict                        # the vhost's typed config (sections "dvr", "hls", ...)
-    hook: HookContext                  # the publisher's hook fields (client_id, app, stream, param, stream_id...)
-    hooks: HttpHooks                   # queue on_dvr / on_hls / on_hls_notify here; never wait on them
-    hooks_conf: Callable[[], dict]     # the vhost's http_hooks as the config says now
-    utc_time: bool = False
-    cwd: str = ""
-    log: object = None                 # a logger carrying the publisher's client id
-
-
-class OriginFeature:
-    """The interface every origin feature implements. `create` returns None when not enabled."""
-
-    @classmethod
-    def create(cls, ctx: OriginContext) -> Optional["OriginFeature"]:
-        raise NotImplementedError
-
-    def on_publish(self) -> None: ...
-    def on_metadata(self, msg: SharedMessage) -> None: ...
-    def on_media(self, msg: SharedMessage) -> None: ...   # audio/video, sequence headers included
-    def on_unpublish(self) -> None: ...                    # close files, queue hooks
+__all__ = ["FEATURES", "OriginContext", "OriginFeature", "OriginHub"]
 
 
 # The features every publish session gets, when their vhost section enables them.
