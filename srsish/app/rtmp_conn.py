@@ -273,6 +273,27 @@ class RtmpConn:
         current = self.server.config.vhost(self.vhost["name"])
         return (current or self.vhost)["http_hooks"]
 
+    def _identified(self) -> LiveSource:
+        req = self.req
+        self.log.info("identify client success. type=%s, vhost=%s, app=%s, stream=%s, param=%s",
+                      self.kind, self.vhost["name"], req.app, req.stream, req.param)
+        return self.server.sources.fetch_or_create(self.vhost["name"], req.app, req.stream)
+
+    def _gate(self, ev: rc.Command, source: LiveSource, hook) -> None:
+        """on_connect (once per connection), then on_publish or on_play; a refusal lets the source go."""
+        self.source = source
+        try:
+            self._gate_connect(ev)
+            verdict = hook(self._hooks_conf(), self.hook_context())
+            if not verdict.ok:
+                self._refuse(ev, verdict.reason)
+        except BaseException:
+            if source.publisher is self:
+                source.publisher = None
+            self.source = None
+            self.server.sources.release_if_idle(source)
+            raise
+
     def _gate_connect(self, ev: rc.Command) -> None:
         if self.connect_passed:
             return
@@ -284,24 +305,12 @@ class RtmpConn:
     # -- publish ------------------------------------------------------------------------
     def _publish(self, ev: rc.Command, fc_publish: bool) -> None:
         req, sid = self.req, ev.stream_id or 1
-        self.log.info("identify client success. type=%s, vhost=%s, app=%s, stream=%s, param=%s",
-                      self.kind, self.vhost["name"], req.app, req.stream, req.param)
-        source = self.server.sources.fetch_or_create(self.vhost["name"], req.app, req.stream)
+        source = self._identified()
         if source.publisher is not None:
             self.server.sources.release_if_idle(source)
             self._refuse(ev, f"Stream {req.stream_url(self.vhost['name'])} is busy: already publishing")
         source.publisher = self   # claim it while the hooks decide, so a racing publisher sees it busy
-        self.source = source
-        try:
-            self._gate_connect(ev)
-            verdict = self.server.hooks.on_publish(self._hooks_conf(), self.hook_context())
-            if not verdict.ok:
-                self._refuse(ev, verdict.reason)
-        except BaseException:
-            source.publisher = None
-            self.source = None
-            self.server.sources.release_if_idle(source)
-            raise
+        self._gate(ev, source, self.server.hooks.on_publish)
         source.configure(self.vhost["play"])
         source.on_publish(self, time.time())
         source.hub = OriginHub.start(OriginContext(
@@ -387,19 +396,8 @@ class RtmpConn:
     # -- play ---------------------------------------------------------------------------
     def _play(self, ev: rc.Command) -> None:
         req, sid = self.req, ev.stream_id or 1
-        self.log.info("identify client success. type=play, vhost=%s, app=%s, stream=%s, param=%s",
-                      self.vhost["name"], req.app, req.stream, req.param)
-        source = self.server.sources.fetch_or_create(self.vhost["name"], req.app, req.stream)
-        self.source = source
-        try:
-            self._gate_connect(ev)
-            verdict = self.server.hooks.on_play(self._hooks_conf(), self.hook_context())
-            if not verdict.ok:
-                self._refuse(ev, verdict.reason)
-        except BaseException:
-            self.source = None
-            self.server.sources.release_if_idle(source)
-            raise
+        source = self._identified()
+        self._gate(ev, source, self.server.hooks.on_play)
         c = self.conn
         c.send_user_control(rc.UC_STREAM_BEGIN, sid)
         c.send_on_status(sid, {"level": "status", "code": "NetStream.Play.Reset",
