@@ -17,7 +17,7 @@ setup(
         "simplejson>=3.19",
         "configobj>=5.0.8",
         # A gevent-cooperative HTTP client with a per-host keep-alive pool, for hooks.
-        "geventhttpclient>=2.0",
+        "geventhttpclient>=2.0,<3",   # the hook client wraps two of its 2.x pool methods
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2", "trustme>=1.0", "m3u8>=3.0"],
