@@ -23,10 +23,11 @@ import pytest
 
 from helpers import peers
 from helpers.hooks_receiver import OK, HookReceiver, Reply
-from helpers.http_util import (FlvReader, check_flv_start, flv_tags, get_raw_path, hooks_block,
+from helpers.http_util import (FlvReader, check_flv_start, get_raw_path, hooks_block,
                                http_remux_block, http_server_block, wait_flv_live, wait_http_port)
 from helpers.probe import (assert_audio_present, assert_first_video_keyframe, assert_h264_aac,
                            assert_pts_increasing, ffprobe_frames)
+from helpers.rtmp_raw import flv_tags
 from helpers.util import free_port, server_send_queue, wait_for
 
 pytestmark = pytest.mark.e2e

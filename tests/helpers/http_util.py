@@ -9,7 +9,6 @@ import base64
 import http.client
 import json
 import socket
-import struct
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -200,23 +199,6 @@ def api_get(port: int, path: str, auth: Optional[str] = None) -> dict:
 
 
 # ----------------------------------------------------------------------------- live HTTP-FLV
-def flv_tags(data: bytes) -> List[Tuple[int, int, bytes]]:
-    """[(tag_type, timestamp_ms, body)] of FLV bytes (header included); stops at a cut tag."""
-    if data[:3] != b"FLV":
-        raise AssertionError("not FLV: %r" % data[:32])
-    pos = struct.unpack_from(">I", data, 5)[0] + 4
-    tags = []
-    while pos + 11 <= len(data):
-        ttype = data[pos] & 0x1F
-        size = int.from_bytes(data[pos + 1:pos + 4], "big")
-        ts = int.from_bytes(data[pos + 4:pos + 7], "big") | (data[pos + 7] << 24)
-        if pos + 11 + size > len(data):
-            break
-        tags.append((ttype, ts, data[pos + 11:pos + 11 + size]))
-        pos += 11 + size + 4
-    return tags
-
-
 def check_flv_start(tags: List[Tuple[int, int, bytes]]) -> None:
     """SRS's start of an HTTP-FLV stream: onMetaData first, the AVC and AAC sequence
     headers before any media frame, and the first video frame a keyframe."""
