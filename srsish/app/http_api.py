@@ -144,15 +144,16 @@ class HttpApi:
         return self._ok(vhosts=objs)
 
     def _streams(self, ident: Optional[str]) -> dict:
-        objs = [self._stream_obj(s) for s in self.server.sources.sources.values() if s.is_publishing or s.consumers]
+        players = self.server.players_by_source()
+        objs = [self._stream_obj(s, players.get(s, [])) for s in list(self.server.sources.sources.values())
+                if s.is_publishing or s.consumers]
         if ident:
             found = [o for o in objs if o["id"] == ident]
             return self._ok(stream=found[0]) if found else self._error(ERROR_STREAM_NOT_FOUND)
         return self._ok(streams=objs)
 
-    def _stream_obj(self, src) -> dict:
+    def _stream_obj(self, src, players: list) -> dict:
         pub = src.publisher if src.is_publishing else None
-        players = [c for c in self.server.clients.values() if getattr(c, "source", None) is src and c is not pub]
         obj = {"id": src.id, "name": src.stream, "vhost": self._vhost_id(src.vhost), "app": src.app,
                "tcUrl": pub.req.tcUrl if pub is not None and pub.req else "",
                "url": f"/{src.app}/{src.stream}", "live_ms": int(src.publish_time * 1000) if pub else 0,

@@ -111,6 +111,15 @@ class Server:
             vid = self._vhost_ids[name] = new_vid()
         return vid
 
+    def players_by_source(self) -> Dict[LiveSource, list]:
+        """Every player (RTMP or HTTP-FLV) grouped by the source it plays, in one pass over the clients."""
+        groups: Dict[LiveSource, list] = {}
+        for c in list(self.clients.values()):
+            src = getattr(c, "source", None)
+            if src is not None and src.publisher is not c:
+                groups.setdefault(src, []).append(c)
+        return groups
+
     def _sample_forever(self) -> None:
         last_cpu, last_t = _cpu_seconds(), time.monotonic()
         while not self._stopping:
@@ -120,11 +129,11 @@ class Server:
             self.cpu_percent = round(100.0 * (cpu - last_cpu) / max(now - last_t, 1e-3), 2)
             last_cpu, last_t = cpu, now
             counters = [(c.id, c.send_bytes, c.recv_bytes) for c in list(self.clients.values())]
+            players = self.players_by_source()
             per_vhost: Dict[str, list] = {}
             for src in list(self.sources.sources.values()):
                 pub = src.publisher
-                players = [c for c in self.clients.values() if getattr(c, "source", None) is src and c is not pub]
-                send = sum(c.send_bytes for c in players)
+                send = sum(c.send_bytes for c in players.get(src, ()))
                 recv = pub.recv_bytes if pub is not None else 0
                 counters.append((src.id, send, recv))
                 acc = per_vhost.setdefault(src.vhost, [0, 0])
