@@ -29,9 +29,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from srsish.app.config import load_config  # noqa: E402
-from srsish.app.hls import Hls, streams  # noqa: E402
-from srsish.app.http_hooks import HookContext  # noqa: E402
-from srsish.app.hub import OriginContext  # noqa: E402
+from srsish.app.origin.hls import Hls, streams  # noqa: E402
+from srsish.app.hooks.http_hooks import HookContext  # noqa: E402
+from srsish.app.origin.hub import OriginContext  # noqa: E402
 from srsish.kernel.message import SharedMessage  # noqa: E402
 from srsish.kernel.ts import TsMuxer  # noqa: E402
 

@@ -11,14 +11,14 @@ import gevent.event
 from gevent.server import StreamServer
 
 from srsish.app.config import Config, ConfigError, load_config, parse_endpoint
-from srsish.app.hls_ctx import HlsPlayContexts
-from srsish.app.http_api import HttpApi
-from srsish.app.http_flv import HttpFlvStreams
-from srsish.app.http_hooks import HttpHooks
-from srsish.app.http_server import HttpServer
-from srsish.app.rtmp_conn import RtmpConn
-from srsish.app.source import LiveSource, SourceManager
-from srsish.app.statistic import Statistic
+from srsish.app.http.hls_sessions import HlsPlayContexts
+from srsish.app.http.api import HttpApi
+from srsish.app.http.flv import HttpFlvStreams
+from srsish.app.hooks.http_hooks import HttpHooks
+from srsish.app.http.server import HttpServer
+from srsish.app.rtmp.conn import RtmpConn
+from srsish.app.live.source import LiveSource, SourceManager
+from srsish.app.stats import Statistic
 from srsish.core.ids import new_service_id, new_vid
 from srsish.core.log import get_logger, reopen_logs, setup_logging
 

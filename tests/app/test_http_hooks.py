@@ -1,4 +1,4 @@
-"""Tests for srsish.app.http_hooks: bodies against SRS's captures, reply judging, and delivery against real local servers."""
+"""Tests for srsish.app.hooks.http_hooks: bodies against SRS's captures, reply judging, and delivery against real local servers."""
 import glob
 import json
 import logging
@@ -16,8 +16,8 @@ import trustme
 from gevent.server import StreamServer
 
 from srsish import SIGNATURE
-from srsish.app.async_worker import AsyncCallWorker
-from srsish.app.http_hooks import (HookContext, HookEvents, HttpHooks, build_body,
+from srsish.app.hooks.worker import AsyncCallWorker
+from srsish.app.hooks.http_hooks import (HookContext, HookEvents, HttpHooks, build_body,
                                    judge_reply)
 
 # The requests SRS 7.0.18 sent, captured on the wire (outside the repo; override with the env var).

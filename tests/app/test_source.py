@@ -1,6 +1,6 @@
 """LiveSource and Consumer without sockets: GOP cache, sequence headers, shrink, markers, rebasing."""
-from srsish.app.consumer import Consumer, StreamMarker
-from srsish.app.source import GopCache, LiveSource, SourceManager
+from srsish.app.live.consumer import Consumer, StreamMarker
+from srsish.app.live.source import GopCache, LiveSource, SourceManager
 from srsish.kernel.message import SharedMessage
 
 AVC_SH = b"\x17\x00" + bytes(10)

@@ -3,8 +3,8 @@ from gevent import socket
 
 import gevent
 
-from srsish.app.consumer import Consumer
-from srsish.app.writer import QueueWriter, send_iov
+from srsish.app.live.consumer import Consumer
+from srsish.app.live.writer import QueueWriter, send_iov
 from srsish.kernel.message import SharedMessage
 
 

@@ -29,9 +29,9 @@ from helpers.probe import assert_first_video_keyframe, assert_h264_aac, ffprobe_
 from helpers.rtmp_raw import RtmpRawClient, read_flv_tags
 from helpers.server import REPO_ROOT, run_srsish_cli
 from helpers.util import free_port, port_open, wait_for
-from srsish.app import dvr as dvr_mod
-from srsish.app.http_hooks import HookContext
-from srsish.app.hub import OriginContext
+from srsish.app.origin import dvr as dvr_mod
+from srsish.app.hooks.http_hooks import HookContext
+from srsish.app.origin.hub import OriginContext
 from srsish.kernel import flv
 from srsish.kernel.message import MSG_AUDIO, MSG_DATA, MSG_VIDEO, SharedMessage
 from srsish.protocol import amf0

@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 
 import pytest
 
-from srsish.app.http_hooks import HookContext, HttpHooks
+from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SERVER = os.path.join(ROOT, "research", "api-server", "server.py")

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import gevent
 
-from srsish.app.origin import OriginContext, OriginFeature
+from srsish.app.origin.feature import OriginContext, OriginFeature
 from srsish.core.log import get_logger
 from srsish.kernel.m3u8 import PlaylistEntry, render_media_playlist
 from srsish.kernel.message import SharedMessage

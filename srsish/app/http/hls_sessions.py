@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import gevent
 
-from srsish.app.http_hooks import HookContext
-from srsish.app.http_types import HttpRequest, HttpResponse
+from srsish.app.hooks.http_hooks import HookContext
+from srsish.app.http.types import HttpRequest, HttpResponse
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
 from srsish.kernel.m3u8 import VARIANT_CONTENT_TYPE, render_variant_playlist

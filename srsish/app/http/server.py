@@ -9,7 +9,7 @@ from gevent import Timeout
 from gevent.server import StreamServer
 
 from srsish import SIGNATURE
-from srsish.app.http_types import HttpRequest, HttpResponse
+from srsish.app.http.types import HttpRequest, HttpResponse
 from srsish.core.log import get_logger
 
 # Bounds on what a client may send before we answer; browsers and players stay far below them.

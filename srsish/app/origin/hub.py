@@ -2,9 +2,9 @@
 import os
 from typing import List
 
-from srsish.app.dvr import Dvr
-from srsish.app.hls import Hls
-from srsish.app.origin import OriginContext, OriginFeature
+from srsish.app.origin.dvr import Dvr
+from srsish.app.origin.hls import Hls
+from srsish.app.origin.feature import OriginContext, OriginFeature
 from srsish.kernel.message import SharedMessage
 
 __all__ = ["FEATURES", "OriginContext", "OriginFeature", "OriginHub"]

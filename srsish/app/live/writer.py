@@ -4,7 +4,7 @@ from typing import Any, List
 import gevent
 from gevent import Timeout
 
-from srsish.app.consumer import Consumer
+from srsish.app.live.consumer import Consumer
 from srsish.kernel.message import SharedMessage
 
 IOV_MAX = 1000   # Linux allows 1024 buffers per sendmsg

@@ -16,7 +16,7 @@ import struct
 import time
 from typing import List, Optional, Tuple
 
-from srsish.app.origin import OriginContext, OriginFeature
+from srsish.app.origin.feature import OriginContext, OriginFeature
 from srsish.kernel import flv, mp4
 from srsish.kernel.codec import AUDIO_CODEC_AAC, VIDEO_CODEC_AVC
 from srsish.kernel.jitter import Jitter

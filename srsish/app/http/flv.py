@@ -7,11 +7,11 @@ from typing import Any, List, Optional, Tuple
 
 import gevent
 
-from srsish.app.consumer import Consumer, StreamMarker
-from srsish.app.http_hooks import HookContext
-from srsish.app.http_server import HttpConnection, render_head, text_response
-from srsish.app.http_types import HttpRequest
-from srsish.app.writer import QueueWriter
+from srsish.app.live.consumer import Consumer, StreamMarker
+from srsish.app.hooks.http_hooks import HookContext
+from srsish.app.http.server import HttpConnection, render_head, text_response
+from srsish.app.http.types import HttpRequest
+from srsish.app.live.writer import QueueWriter
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
 from srsish.kernel.message import SharedMessage

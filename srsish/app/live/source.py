@@ -2,7 +2,7 @@
 from typing import Dict, List, Optional, Tuple
 
 from srsish import SIGNATURE, VERSION
-from srsish.app.consumer import PUBLISH, UNPUBLISH, Consumer
+from srsish.app.live.consumer import PUBLISH, UNPUBLISH, Consumer
 from srsish.core.ids import new_vid
 from srsish.kernel.jitter import Jitter
 from srsish.kernel.message import MSG_DATA, SharedMessage

@@ -8,11 +8,11 @@ import gevent
 from gevent import Timeout
 
 from srsish import SIGNATURE, VERSION
-from srsish.app.consumer import Consumer, StreamMarker
-from srsish.app.http_hooks import HookContext
-from srsish.app.hub import OriginContext, OriginHub
-from srsish.app.source import LiveSource
-from srsish.app.writer import QueueWriter
+from srsish.app.live.consumer import Consumer, StreamMarker
+from srsish.app.hooks.http_hooks import HookContext
+from srsish.app.origin.hub import OriginContext, OriginHub
+from srsish.app.live.source import LiveSource
+from srsish.app.live.writer import QueueWriter
 from srsish.core.errors import ProtocolError
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from srsish.app.http_hooks import HookContext, HttpHooks
+from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.kernel.message import SharedMessage
 
 

@@ -26,7 +26,7 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 
 from srsish import SIGNATURE
-from srsish.app.async_worker import AsyncCallWorker
+from srsish.app.hooks.worker import AsyncCallWorker
 from srsish.core.log import get_logger
 
 # The body of every POST hook, field by field, in the order SRS writes them

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 import simplejson
 
 from srsish import VERSION
-from srsish.app.http_types import HttpRequest, HttpResponse
+from srsish.app.http.types import HttpRequest, HttpResponse
 from srsish.kernel import codec
 from srsish.protocol import amf0
 

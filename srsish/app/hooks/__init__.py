@@ -1,0 +1,1 @@
+"""Hooks: SRS's HTTP callbacks, their bodies, delivery and reply judging, and the background worker (a leaf)."""

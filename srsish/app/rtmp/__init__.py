@@ -1,0 +1,1 @@
+"""The RTMP side of the app: one greenlet per RTMP client, driving the sans-IO session from protocol/rtmp."""
