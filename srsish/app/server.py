@@ -4,21 +4,23 @@ import os
 import signal
 import socket
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set, Tuple
 
 import gevent
 import gevent.event
 from gevent.server import StreamServer
 
+from srsish.app.clients import ClientRegistry
 from srsish.app.config import Config, ConfigError, load_config, parse_endpoint
-from srsish.app.http.hls_sessions import HlsPlayContexts
-from srsish.app.http.api import HttpApi
+from srsish.app.hooks.http_hooks import HookContext, HttpHooks
+from srsish.app.http.api import ApiState, HttpApi
 from srsish.app.http.flv import HttpFlvStreams
-from srsish.app.hooks.http_hooks import HttpHooks
+from srsish.app.http.hls_sessions import HlsPlayContexts
 from srsish.app.http.server import HttpServer
-from srsish.app.rtmp.conn import RtmpConn
-from srsish.app.live.source import LiveSource, SourceManager
-from srsish.app.stats import Statistic
+from srsish.app.live.source import SourceRegistry
+from srsish.app.origin.hub import OriginContext, OriginHub
+from srsish.app.rtmp.conn import RtmpConn, RtmpServices
+from srsish.app.stats import Statistic, VhostIds
 from srsish.core.ids import new_service_id, new_vid
 from srsish.core.log import get_logger, reopen_logs, setup_logging
 
@@ -53,72 +55,87 @@ def load_server_id(config: Config) -> str:
 
 
 class Server:
-    """One srsish process: owns the config, listeners, sources and clients."""
+    """One srsish process: owns the config, listeners, sources and clients, and wires the rooms together.
+
+    Each component gets only what it uses: the conf as it is now (`self.current_config`, a reload swaps
+    it), the source and client registries, the hooks, the stats; never this object.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.log = get_logger()
-        self.sources = SourceManager()
-        self.clients: Dict[str, object] = {}   # RTMP connections and HTTP-FLV viewers, by client id
+        self.sources = SourceRegistry()
+        self.clients = ClientRegistry()
         self.service_id = new_service_id()
         self.server_id = load_server_id(config)
+        self.started_at = time.time()
         self.hooks = HttpHooks(self.server_id, self.service_id)
-        self._listeners: List[StreamServer] = []
-        self.http_servers: List[HttpServer] = []
-        self.http_api = HttpApi(self)
-        self.http_flv = HttpFlvStreams(self)
-        self.hls_ctx = HlsPlayContexts(self)
         self.statistic = Statistic()
-        self.cpu_percent = 0.0
-        self._vhost_ids: Dict[str, str] = {}
+        self.vhost_ids = VhostIds(new_vid)
+        self._rtmp: Dict[Tuple[str, int], StreamServer] = {}
+        self._http: Dict[Tuple[str, int], HttpServer] = {}
+        self.http_api = HttpApi(ApiState(
+            server_id=self.server_id, service_id=self.service_id, started_at=self.started_at,
+            config=self.current_config, sources=self.sources, clients=self.clients,
+            statistic=self.statistic, vhost_id=self.vhost_ids))
+        self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks)
+        self.hls_ctx = HlsPlayContexts(self.current_config, self.sources, self.hooks)
         self._sampler = None
         self._stopping = False
         self._stopped = gevent.event.Event()
         self._pid_fd: Optional[int] = None
 
+    def current_config(self) -> Config:
+        """The conf as it is now; components call this per event so a reload applies to the next one."""
+        return self.config
+
     # -- listeners ----------------------------------------------------------------------
     def start(self) -> None:
-        self._start_rtmp()
-        self._start_http()
+        """Bind every listener of the conf; a port that cannot be bound raises OSError naming it."""
+        self._apply_listeners(self.config)
         if self._sampler is None:
             self._sampler = gevent.spawn(self._sample_forever)
 
-    def _start_rtmp(self) -> None:
-        for ip, port in self.config.listen:
-            listener = self._make_listener(ip, port)
-            srv = StreamServer(listener, self._handle_rtmp)
+    def _apply_listeners(self, config: Config) -> None:
+        """Make the listeners match `config`: bind what is new first, then close what went.
+
+        Endpoints that stay keep their socket (and their clients). If any new port cannot be bound,
+        the new sockets are closed again and nothing changes: OSError names the address.
+        """
+        rtmp_wanted = list(dict.fromkeys(tuple(e) for e in config.listen))
+        http_wanted = http_roles(config)
+        new_rtmp: Dict[Tuple[str, int], StreamServer] = {}
+        new_http: Dict[Tuple[str, int], HttpServer] = {}
+        try:
+            for ep in rtmp_wanted:
+                if ep not in self._rtmp:
+                    new_rtmp[ep] = StreamServer(_bind(ep, "RTMP"), self._handle_rtmp)
+            for ep, roles in http_wanted.items():
+                if ep not in self._http:
+                    new_http[ep] = HttpServer(_bind(ep, "HTTP"), roles, self.current_config, self.http_api,
+                                              self.http_flv, self.hls_ctx)
+        except OSError:
+            for srv in new_rtmp.values():
+                srv.close()
+            for srv in new_http.values():
+                srv.close()
+            raise
+        for ep in [ep for ep in self._rtmp if ep not in rtmp_wanted]:
+            self._rtmp.pop(ep).close()
+            self.log.info("RTMP stop listening at tcp://%s:%d", *ep)
+        for ep in [ep for ep in self._http if ep not in http_wanted]:
+            self._http.pop(ep).close()
+            self.log.info("HTTP stop listening at tcp://%s:%d", *ep)
+        for ep, srv in new_rtmp.items():
             srv.start()
-            self._listeners.append(srv)
-            self.log.info("RTMP listen at tcp://%s:%d", ip, srv.server_port)
-
-    def _start_http(self) -> None:
-        """The API and the file server; when they share an endpoint they share one listener."""
-        roles: Dict[tuple, set] = {}
-        for section, role in (("http_api", "api"), ("http_server", "static")):
-            conf = self.config.section(section)
-            if conf.get("enabled"):
-                endpoint = parse_endpoint(str(conf.get("listen")))
-                roles.setdefault(endpoint, set()).add(role)
-        for (ip, port), rs in roles.items():
-            srv = HttpServer(self, ip, port, rs)
-            srv.start()
-            self.http_servers.append(srv)
-
-    def vhost_id(self, name: str) -> str:
-        """A stable `vid-` id for a vhost name, as SRS's API shows."""
-        vid = self._vhost_ids.get(name)
-        if vid is None:
-            vid = self._vhost_ids[name] = new_vid()
-        return vid
-
-    def players_by_source(self) -> Dict[LiveSource, list]:
-        """Every player (RTMP or HTTP-FLV) grouped by the source it plays, in one pass over the clients."""
-        groups: Dict[LiveSource, list] = {}
-        for c in list(self.clients.values()):
-            src = getattr(c, "source", None)
-            if src is not None and src.publisher is not c:
-                groups.setdefault(src, []).append(c)
-        return groups
+            self._rtmp[ep] = srv
+            self.log.info("RTMP listen at tcp://%s:%d", ep[0], srv.server_port)
+        for ep, roles in http_wanted.items():
+            if ep in new_http:
+                new_http[ep].start()
+                self._http[ep] = new_http[ep]
+            else:
+                self._http[ep].roles = set(roles)
 
     def _sample_forever(self) -> None:
         last_cpu, last_t = _cpu_seconds(), time.monotonic()
@@ -126,12 +143,12 @@ class Server:
             gevent.sleep(STAT_INTERVAL)
             now = time.monotonic()
             cpu = _cpu_seconds()
-            self.cpu_percent = round(100.0 * (cpu - last_cpu) / max(now - last_t, 1e-3), 2)
+            self.statistic.cpu_percent = round(100.0 * (cpu - last_cpu) / max(now - last_t, 1e-3), 2)
             last_cpu, last_t = cpu, now
-            counters = [(c.id, c.send_bytes, c.recv_bytes) for c in list(self.clients.values())]
-            players = self.players_by_source()
+            counters = [(c.id, c.send_bytes, c.recv_bytes) for c in self.clients]
+            players = self.clients.players_by_source()
             per_vhost: Dict[str, list] = {}
-            for src in list(self.sources.sources.values()):
+            for src in self.sources:
                 pub = src.publisher
                 send = sum(c.send_bytes for c in players.get(src, ()))
                 recv = pub.recv_bytes if pub is not None else 0
@@ -139,25 +156,16 @@ class Server:
                 acc = per_vhost.setdefault(src.vhost, [0, 0])
                 acc[0] += send
                 acc[1] += recv
-            counters += [(self.vhost_id(name), s, r) for name, (s, r) in per_vhost.items()]
+            counters += [(self.vhost_ids(name), s, r) for name, (s, r) in per_vhost.items()]
             self.statistic.sample(now, counters)
-
-    @staticmethod
-    def _make_listener(ip: str, port: int) -> socket.socket:
-        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((ip, port))
-        sock.listen(1024)
-        return sock
 
     @property
     def rtmp_ports(self) -> List[int]:
-        return [s.server_port for s in self._listeners]
+        return [s.server_port for s in self._rtmp.values()]
 
     @property
     def http_ports(self) -> List[int]:
-        return [s.port for s in self.http_servers]
+        return [s.port for s in self._http.values()]
 
     def _handle_rtmp(self, sock, address) -> None:
         if self._stopping:
@@ -169,19 +177,18 @@ class Server:
             sock.close()
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = RtmpConn(self, sock, address)
-        self.clients[conn.id] = conn
+        conn = RtmpConn(sock, address, RtmpServices(
+            config=self.current_config, sources=self.sources, hooks=self.hooks, start_origin=self._start_origin))
+        self.clients.add(conn)
         try:
             conn.serve()
         finally:
-            self.clients.pop(conn.id, None)
+            self.clients.remove(conn)
 
-    # -- stream events (statistics and, later, DVR/HLS hang off these) --------------------
-    def on_stream_publish(self, source: LiveSource, conn: RtmpConn) -> None:
-        pass
-
-    def on_stream_unpublish(self, source: LiveSource, conn: RtmpConn) -> None:
-        pass
+    def _start_origin(self, vhost: dict, hook: HookContext, hooks_conf, log) -> OriginHub:
+        """The origin features (DVR, HLS) of a publish session that starts now."""
+        return OriginHub.start(OriginContext(vhost=vhost, hook=hook, hooks=self.hooks, hooks_conf=hooks_conf,
+                                             utc_time=self.config.utc_time, log=log))
 
     # -- pid file -----------------------------------------------------------------------
     def write_pid_file(self) -> None:
@@ -219,6 +226,7 @@ class Server:
         gevent.signal_handler(signal.SIGUSR1, lambda: gevent.spawn(self.reopen_log))
 
     def reload(self) -> None:
+        """SIGHUP: load the conf again; a broken conf, or a new port that cannot be bound, keeps the old one."""
         path = self.config.path
         try:
             new = load_config(path)
@@ -228,18 +236,13 @@ class Server:
         except OSError as e:
             self.log.error("reload failed, keeping the old config: %s: %s", path, e)
             return
-        old = self.config
+        try:
+            self._apply_listeners(new)
+        except OSError as e:
+            self.log.error("reload failed, keeping the old config and listeners: %s", e)
+            return
         self.config = new
-        if sorted(new.listen) != sorted(old.listen):
-            self._rebind()
         self.log.info("reload config %s success", path)
-
-    def _rebind(self) -> None:
-        old = self._listeners
-        self._listeners = []
-        for srv in old:
-            srv.close()
-        self.start()
 
     def reopen_log(self) -> None:
         reopen_logs()
@@ -255,14 +258,14 @@ class Server:
             return
         self._stopping = True
         self.log.info("%s: closing listeners and %d clients", why, len(self.clients))
-        for srv in self._listeners:
+        for srv in self._rtmp.values():
             srv.close()
-        for http in self.http_servers:
+        for http in self._http.values():
             http.close()
         if self._sampler is not None:
             self._sampler.kill(block=False)
         greenlets = []
-        for conn in list(self.clients.values()):
+        for conn in self.clients:
             g = gevent.spawn(self._end_client, conn)
             greenlets.append(g)
         gevent.joinall(greenlets, timeout=SHUTDOWN_GRACE)
@@ -278,6 +281,30 @@ class Server:
     @staticmethod
     def _end_client(conn) -> None:
         conn.kick("server shutdown")
+
+
+def http_roles(config: Config) -> Dict[Tuple[str, int], Set[str]]:
+    """The HTTP endpoints of the conf and their roles; the API and the files share one when they share a port."""
+    roles: Dict[Tuple[str, int], Set[str]] = {}
+    for section, role in (("http_api", "api"), ("http_server", "static")):
+        conf = config.section(section)
+        if conf.get("enabled"):
+            roles.setdefault(parse_endpoint(str(conf.get("listen"))), set()).add(role)
+    return roles
+
+
+def _bind(endpoint: Tuple[str, int], what: str) -> socket.socket:
+    """A listening socket at `endpoint`; OSError names the address when it cannot be had."""
+    ip, port = endpoint
+    sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+        sock.listen(1024)
+    except OSError as e:
+        sock.close()
+        raise OSError(e.errno, f"cannot listen for {what} at {ip}:{port}: {e.strerror}") from None
+    return sock
 
 
 def _cpu_seconds() -> float:

@@ -1,6 +1,6 @@
 """Statistic: byte counters sampled over time, giving SRS's 30-second kbps figures for the API."""
 from collections import deque
-from typing import Deque, Dict, Iterable, Tuple
+from typing import Callable, Deque, Dict, Iterable, Tuple
 
 WINDOW_S = 30.0
 
@@ -29,6 +29,7 @@ class Statistic:
 
     def __init__(self) -> None:
         self.kbps: Dict[str, Kbps] = {}
+        self.cpu_percent = 0.0   # this process, over the last sampling interval
 
     def sample(self, now: float, counters: Iterable[Tuple[str, int, int]]) -> None:
         seen = set()
@@ -45,3 +46,17 @@ class Statistic:
     def rates(self, key: str) -> Dict[str, int]:
         k = self.kbps.get(key)
         return k.rates() if k else {"recv_30s": 0, "send_30s": 0}
+
+
+class VhostIds:
+    """A stable `vid-` id per vhost name, as SRS's API lists vhosts (made on first use)."""
+
+    def __init__(self, new_id: Callable[[], str]) -> None:
+        self._new_id = new_id
+        self._ids: Dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        vid = self._ids.get(name)
+        if vid is None:
+            vid = self._ids[name] = self._new_id()
+        return vid

@@ -1,6 +1,7 @@
 """LiveSource and Consumer without sockets: GOP cache, sequence headers, shrink, markers, rebasing."""
 from srsish.app.live.consumer import Consumer, StreamMarker
-from srsish.app.live.source import GopCache, LiveSource, SourceManager
+from srsish.app.live.gop_cache import GopCache
+from srsish.app.live.source import LiveSource, SourceRegistry
 from srsish.kernel.message import SharedMessage
 
 AVC_SH = b"\x17\x00" + bytes(10)
@@ -123,8 +124,8 @@ def test_full_jitter_keeps_timestamps_monotonic_across_a_republish():
     assert first_again > last
 
 
-def test_source_manager_releases_idle_sources_only():
-    m = SourceManager()
+def test_source_registry_releases_idle_sources_only():
+    m = SourceRegistry()
     s = m.fetch_or_create("v", "live", "a")
     c = s.create_consumer(1000)
     m.release_if_idle(s)
@@ -132,3 +133,13 @@ def test_source_manager_releases_idle_sources_only():
     s.destroy_consumer(c)
     m.release_if_idle(s)
     assert m.fetch_or_create("v", "live", "a") is not s
+
+
+def test_source_registry_lookups():
+    reg = SourceRegistry()
+    s = reg.fetch_or_create("v", "live", "a")
+    assert reg.get("v", "live", "a") is s and reg.get("v", "live", "b") is None
+    assert reg.publishing("v", "live", "a") is None   # exists, nobody publishes yet
+    s.on_publish(object())
+    assert reg.publishing("v", "live", "a") is s
+    assert list(reg) == [s] and len(reg) == 1

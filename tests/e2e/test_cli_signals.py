@@ -141,3 +141,46 @@ def test_daemon_mode_detaches_and_writes_pid(tmp_path):
                 ours = False
             if ours:
                 os.kill(pid, signal.SIGKILL)
+
+
+def _http_get_ok(port):
+    """True when the HTTP server at `port` answers the API root."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+            s.sendall(b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def test_sighup_rebinds_changed_listeners_once(make_server):
+    """SIGHUP that moves `listen` and `http_api.listen`: each listener is bound once at its new port (no
+    'Address already in use'), the old ports close; a new port that is taken keeps the old conf and ports."""
+    http1 = free_port()
+    api = "http_api {{ enabled on; listen 127.0.0.1:{}; }}"
+    srv = make_server(global_extra=api.format(http1))
+    assert _http_get_ok(http1)
+    rtmp2, http2 = free_port(), free_port()
+    for rtmp, http in ((rtmp2, http1), (rtmp2, http2)):   # RTMP moves alone (the API stays), then the API
+        start = len(srv.log_text())
+        srv.write_conf(srv.render_conf(port=rtmp, global_extra=api.format(http)))
+        srv.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload config" in srv.log_text()[start:], 5, message="reload in the log")
+        log = srv.log_text()[start:]
+        assert "[error]" not in log.lower() and "already in use" not in log, log
+        wait_for(lambda: _rtmp_connect_ok("127.0.0.1", rtmp) and _http_get_ok(http), 5,
+                 message="RTMP and the API at their new ports")
+    assert not port_open("127.0.0.1", srv.port) and not _http_get_ok(http1)
+
+    # A new port that someone else holds: the reload fails as a whole and nothing moves.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        taken = squatter.getsockname()[1]
+        start = len(srv.log_text())
+        srv.write_conf(srv.render_conf(port=taken, global_extra=api.format(http2)))
+        srv.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload failed" in srv.log_text()[start:], 5, message="a reload error in the log")
+        assert f"127.0.0.1:{taken}" in srv.log_text()[start:]
+        assert _rtmp_connect_ok("127.0.0.1", rtmp2) and _http_get_ok(http2)
+    assert srv.alive()

@@ -4,19 +4,23 @@ import hmac
 import os
 import sys
 import time
-from typing import Any, Dict, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
 
 import simplejson
 
 from srsish import VERSION
+from srsish.app.clients import ClientRegistry
+from srsish.app.config import Config
 from srsish.app.http.types import HttpRequest, HttpResponse
+from srsish.app.live.source import SourceRegistry
+from srsish.app.stats import Statistic
 from srsish.kernel import codec
 from srsish.protocol import amf0
 
 ERROR_STREAM_NOT_FOUND = 2048
 ERROR_CLIENT_NOT_FOUND = 2049
 ERROR_METHOD = 1061
-START_TIME = time.time()
 
 
 def _proc_status_kb(field: str) -> int:
@@ -42,11 +46,24 @@ def _meminfo() -> Dict[str, int]:
     return out
 
 
+@dataclass
+class ApiState:
+    """What the API reads of the server: its identity, the conf as it is now, the registries, the stats."""
+    server_id: str
+    service_id: str
+    started_at: float                  # wall-clock time the server started
+    config: Callable[[], Config]
+    sources: SourceRegistry
+    clients: ClientRegistry
+    statistic: Statistic
+    vhost_id: Callable[[str], str]     # a stable `vid-` id per vhost name
+
+
 class HttpApi:
     """Answers API requests from the server's live state; every reply starts code/server/service/pid."""
 
-    def __init__(self, server) -> None:
-        self.server = server
+    def __init__(self, state: ApiState) -> None:
+        self.state = state
 
     # -- plumbing -------------------------------------------------------------------------
     def handle(self, req: HttpRequest) -> HttpResponse:
@@ -88,13 +105,13 @@ class HttpApi:
                               ("versions", "summaries", "vhosts", "streams", "clients")})
 
     def _ok(self, **fields: Any) -> dict:
-        body = {"code": 0, "server": self.server.server_id, "service": self.server.service_id,
+        body = {"code": 0, "server": self.state.server_id, "service": self.state.service_id,
                 "pid": str(os.getpid())}
         body.update(fields)
         return body
 
     def _error(self, code: int) -> dict:
-        return {"code": code, "server": self.server.server_id, "service": self.server.service_id,
+        return {"code": code, "server": self.state.server_id, "service": self.state.service_id,
                 "pid": str(os.getpid())}
 
     @staticmethod
@@ -106,7 +123,7 @@ class HttpApi:
         return HttpResponse(status, [("Content-Type", "application/json")], text.encode())
 
     def _check_auth(self, req: HttpRequest) -> Optional[HttpResponse]:
-        auth = self.server.config.section("http_api").get("auth", {})
+        auth = self.state.config().section("http_api").get("auth", {})
         if not auth.get("enabled"):
             return None
         expected = f"{auth.get('username') or ''}:{auth.get('password') or ''}".encode()
@@ -122,20 +139,20 @@ class HttpApi:
 
     # -- objects --------------------------------------------------------------------------
     def _vhost_id(self, name: str) -> str:
-        return self.server.vhost_id(name)
+        return self.state.vhost_id(name)
 
     def _vhosts(self, ident: Optional[str]) -> dict:
         objs = []
-        for name in self.server.config.vhost_names:
-            vhost = self.server.config.vhost(name)
+        for name in self.state.config().vhost_names:
+            vhost = self.state.config().vhost(name)
             vid = self._vhost_id(name)
-            sources = [s for s in self.server.sources.sources.values() if s.vhost == name]
-            clients = [c for c in self.server.clients.values() if c.describe()["vhost"] == name]
+            sources = [s for s in self.state.sources if s.vhost == name]
+            clients = [c for c in self.state.clients if c.describe()["vhost"] == name]
             objs.append({"id": vid, "name": name, "enabled": bool(vhost.get("enabled", True)),
                          "clients": len(clients), "streams": len(sources),
                          "send_bytes": sum(c.send_bytes for c in clients),
                          "recv_bytes": sum(c.recv_bytes for c in clients),
-                         "kbps": self.server.statistic.rates(vid),
+                         "kbps": self.state.statistic.rates(vid),
                          "hls": {"enabled": bool(vhost["hls"].get("enabled")),
                                  "fragment": vhost["hls"].get("hls_fragment")}})
         if ident:
@@ -144,8 +161,8 @@ class HttpApi:
         return self._ok(vhosts=objs)
 
     def _streams(self, ident: Optional[str]) -> dict:
-        players = self.server.players_by_source()
-        objs = [self._stream_obj(s, players.get(s, [])) for s in list(self.server.sources.sources.values())
+        players = self.state.clients.players_by_source()
+        objs = [self._stream_obj(s, players.get(s, [])) for s in self.state.sources
                 if s.is_publishing or s.consumers]
         if ident:
             found = [o for o in objs if o["id"] == ident]
@@ -160,7 +177,7 @@ class HttpApi:
                "clients": len(players) + (1 if pub is not None else 0), "frames": src.frames,
                "send_bytes": sum(c.send_bytes for c in players),
                "recv_bytes": pub.recv_bytes if pub is not None else 0,
-               "kbps": self.server.statistic.rates(src.id),
+               "kbps": self.state.statistic.rates(src.id),
                "publish": {"active": pub is not None, "cid": pub.id if pub is not None else ""},
                "video": None, "audio": None}
         if src.video_sh is not None:
@@ -189,9 +206,9 @@ class HttpApi:
 
     def _clients(self, ident: Optional[str]) -> dict:
         if ident:
-            c = self.server.clients.get(ident)
+            c = self.state.clients.get(ident)
             return self._ok(client=self._client_obj(c)) if c else self._error(ERROR_CLIENT_NOT_FOUND)
-        return self._ok(clients=[self._client_obj(c) for c in list(self.server.clients.values())])
+        return self._ok(clients=[self._client_obj(c) for c in self.state.clients])
 
     def _client_obj(self, c) -> dict:
         obj = {"id": c.id}
@@ -200,11 +217,11 @@ class HttpApi:
         obj["alive"] = round(time.time() - c.created, 3)
         obj["send_bytes"] = c.send_bytes
         obj["recv_bytes"] = c.recv_bytes
-        obj["kbps"] = self.server.statistic.rates(c.id)
+        obj["kbps"] = self.state.statistic.rates(c.id)
         return obj
 
     def _kick(self, ident: str) -> dict:
-        c = self.server.clients.get(ident)
+        c = self.state.clients.get(ident)
         if c is None:
             return self._error(ERROR_CLIENT_NOT_FOUND)
         c.kick("kicked by the HTTP API")
@@ -218,12 +235,13 @@ class HttpApi:
             load = os.getloadavg()
         except OSError:
             load = (0.0, 0.0, 0.0)
-        clients = list(self.server.clients.values())
+        clients = list(self.state.clients)
         return {
             "ok": True, "now_ms": int(time.time() * 1000),
             "self": {"version": VERSION, "pid": os.getpid(), "ppid": os.getppid(), "argv": " ".join(sys.argv),
                      "cwd": os.getcwd(), "mem_kbyte": rss, "mem_percent": round(rss / total, 4) if total else 0,
-                     "cpu_percent": self.server.cpu_percent, "srs_uptime": int(time.time() - START_TIME)},
+                     "cpu_percent": self.state.statistic.cpu_percent,
+                     "srs_uptime": int(time.time() - self.state.started_at)},
             "system": {"cpu_percent": 0, "cpus": os.cpu_count(), "cpus_online": os.cpu_count(),
                        "mem_ram_kbyte": total, "mem_ram_percent": round(1 - mem.get("MemAvailable", 0) / total, 4)
                        if total else 0, "load_1m": load[0], "load_5m": load[1], "load_15m": load[2],

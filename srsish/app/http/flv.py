@@ -3,14 +3,17 @@ import re
 import socket
 import struct
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import gevent
 
-from srsish.app.live.consumer import Consumer, StreamMarker
-from srsish.app.hooks.http_hooks import HookContext
+from srsish.app.clients import ClientRegistry
+from srsish.app.config import Config
+from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.http.server import HttpConnection, render_head, text_response
 from srsish.app.http.types import HttpRequest
+from srsish.app.live.consumer import Consumer, StreamMarker
+from srsish.app.live.source import SourceRegistry
 from srsish.app.live.writer import QueueWriter
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
@@ -88,8 +91,9 @@ class FlvClient:
     kind = "flv-play"
     publish = False
 
-    def __init__(self, server, conn: HttpConnection, req: HttpRequest, vhost: dict, app: str, stream: str) -> None:
-        self.server = server
+    def __init__(self, streams: "HttpFlvStreams", conn: HttpConnection, req: HttpRequest, vhost: dict, app: str,
+                 stream: str) -> None:
+        self.streams = streams
         self.conn = conn
         self.req = req
         self.vhost = vhost
@@ -128,23 +132,24 @@ class FlvClient:
             stream_url=f"{prefix}/{self.app}/{self.stream}", stream_id=self.source.id if self.source else "")
 
     def _hooks_conf(self) -> dict:
-        current = self.server.config.vhost(self.vhost["name"])
+        current = self.streams.config().vhost(self.vhost["name"])
         return (current or self.vhost)["http_hooks"]
 
     def serve(self, extra: List[Tuple[str, str]], chunked: bool) -> None:
         """Gate, then stream until the viewer leaves, the publisher leaves, or we are kicked."""
         self.log.info("HTTP-FLV client ip=%s, url=%s%s", self.ip, self.req.path, self.req.param)
-        self.source = self.server.sources.sources.get((self.vhost["name"], self.app, self.stream))
-        verdict = self.server.hooks.on_play(self._hooks_conf(), self.hook_context())
+        sources, hooks, clients = self.streams.sources, self.streams.hooks, self.streams.clients
+        self.source = sources.get(self.vhost["name"], self.app, self.stream)
+        verdict = hooks.on_play(self._hooks_conf(), self.hook_context())
         if not verdict.ok:
             self.log.warning("HTTP-FLV play rejected: %s", verdict.reason)
             self.conn.respond(self.req, text_response(403, verdict.reason), False, extra)
             return
-        source = self.server.sources.sources.get((self.vhost["name"], self.app, self.stream))
-        if source is None or not source.is_publishing:
+        source = sources.publishing(self.vhost["name"], self.app, self.stream)
+        if source is None:
             # The stream went away while the hook decided: nothing to play, and on_stop follows on_play.
             self.conn.respond(self.req, text_response(404, "stream not found"), False, extra)
-            self.server.hooks.on_stop(self._hooks_conf(), self.hook_context())
+            hooks.on_stop(self._hooks_conf(), self.hook_context())
             return
         self.source = source
         play = self.vhost["play"]
@@ -154,7 +159,7 @@ class FlvClient:
             headers.append(("Transfer-Encoding", "chunked"))
         head = render_head(200, headers + extra)
         first = b"%x\r\n%s\r\n" % (len(FLV_HEADER_AV), FLV_HEADER_AV) if chunked else FLV_HEADER_AV
-        self.server.clients[self.id] = self
+        clients.add(self)
         writer_g = None
         reason = "viewer closed"
         try:
@@ -180,13 +185,13 @@ class FlvClient:
             reason = "kicked"
             raise
         finally:
-            self.server.clients.pop(self.id, None)
+            clients.remove(self)
             source.destroy_consumer(consumer)
             if writer_g is not None:
                 writer_g.kill(block=False)
-            self.server.sources.release_if_idle(source)
+            sources.release_if_idle(source)
             self.log.info("stop HTTP-FLV play: %s, send=%d, dropped=%d", reason, self.send_bytes, consumer.dropped)
-            self.server.hooks.on_stop(self._hooks_conf(), self.hook_context())
+            hooks.on_stop(self._hooks_conf(), self.hook_context())
 
     def _shutdown(self) -> None:
         try:
@@ -198,13 +203,17 @@ class FlvClient:
 class HttpFlvStreams:
     """Matches `.flv` requests against the vhosts' http_remux mounts and serves them."""
 
-    def __init__(self, server) -> None:
-        self.server = server
+    def __init__(self, config: Callable[[], Config], sources: SourceRegistry, clients: ClientRegistry,
+                 hooks: HttpHooks) -> None:
+        self.config = config          # the conf as it is now (a reload swaps it)
+        self.sources = sources
+        self.clients = clients
+        self.hooks = hooks
 
     def match(self, req: HttpRequest) -> Optional[Tuple[dict, str, str]]:
         vhost_name = req.query_dict().get("vhost") or req.query_dict().get("domain") or req.host or \
             "__defaultVhost__"
-        vhost = self.server.config.vhost(vhost_name)
+        vhost = self.config().vhost(vhost_name)
         if vhost is None or not vhost.get("enabled", True):
             return None
         remux = vhost.get("http_remux", {})
@@ -222,10 +231,9 @@ class HttpFlvStreams:
         if found is None:
             return None
         vhost, app, stream = found
-        source = self.server.sources.sources.get((vhost["name"], app, stream))
-        if source is None or not source.is_publishing:
+        if self.sources.publishing(vhost["name"], app, stream) is None:
             conn.respond(req, text_response(404, f"stream /{app}/{stream} is not published"), False, extra)
             return False
         chunked = req.version != "HTTP/1.0"   # HTTP/1.0 viewers get a close-delimited body
-        FlvClient(self.server, conn, req, vhost, app, stream).serve(extra, chunked)
+        FlvClient(self, conn, req, vhost, app, stream).serve(extra, chunked)
         return False

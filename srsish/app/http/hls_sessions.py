@@ -3,13 +3,15 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 from urllib.parse import quote
 
 import gevent
 
-from srsish.app.hooks.http_hooks import HookContext
+from srsish.app.config import Config
+from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.http.types import HttpRequest, HttpResponse
+from srsish.app.live.source import SourceRegistry
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
 from srsish.kernel.m3u8 import VARIANT_CONTENT_TYPE, render_variant_playlist
@@ -44,8 +46,10 @@ class HlsPlayContexts:
     after on_play instead of answering a second variant playlist to a player that expects media.
     """
 
-    def __init__(self, server) -> None:
-        self.server = server
+    def __init__(self, config: Callable[[], Config], sources: SourceRegistry, hooks: HttpHooks) -> None:
+        self.config = config          # the conf as it is now (a reload swaps it)
+        self.sources = sources
+        self.hooks = hooks
         self.sessions: Dict[str, HlsSession] = {}
         self._checker: Optional[gevent.Greenlet] = None
         self.log = get_logger()
@@ -67,7 +71,7 @@ class HlsPlayContexts:
         known_format = bool(ctx_id) and _CTX_ID.fullmatch(ctx_id) is not None
         sid = ctx_id if known_format else self._new_id()
         hook = self.hook_context(req, vhost, app, stream, sid)
-        verdict = self.server.hooks.on_play(self._hooks_conf(vhost), hook)
+        verdict = self.hooks.on_play(self._hooks_conf(vhost), hook)
         log = get_logger(sid)
         if not verdict.ok:
             log.warning("hls play rejected ip=%s %s/%s: %s", req.ip, app, stream, verdict.reason)
@@ -114,7 +118,7 @@ class HlsPlayContexts:
         """on_play/on_stop fields as SRS sends them for HLS."""
         vhost_name = vhost.get("name", DEFAULT_VHOST)
         base = stream[:-5] if stream.endswith(".m3u8") else stream
-        source = self.server.sources.sources.get((vhost_name, app, base))
+        source = self.sources.get(vhost_name, app, base)
         prefix = "" if vhost_name == DEFAULT_VHOST else vhost_name
         return HookContext(client_id=sid, ip=req.ip, vhost=vhost_name, app=app, stream=base + ".m3u8",
                            param=req.param, tcUrl=f"http://{req.host}/{app}",
@@ -143,8 +147,8 @@ class HlsPlayContexts:
 
     def _stop(self, s: HlsSession, why: str) -> None:
         get_logger(s.id).info("hls play session ends (%s): %s/%s", why, s.hook.app, s.hook.stream)
-        vhost = self.server.config.vhost(s.vhost) or {}
-        self.server.hooks.on_stop(vhost.get("http_hooks") or {}, s.hook)
+        vhost = self.config().vhost(s.vhost) or {}
+        self.hooks.on_stop(vhost.get("http_hooks") or {}, s.hook)
 
     def _ensure_checker(self) -> None:
         if self._checker is None or self._checker.dead:
@@ -167,16 +171,16 @@ class HlsPlayContexts:
                 return sid
 
     def _window(self, vhost_name: str) -> float:
-        vhost = self.server.config.vhost(vhost_name) or {}
+        vhost = self.config().vhost(vhost_name) or {}
         return float((vhost.get("hls") or {}).get("hls_window", 60))
 
     def _hooks_conf(self, vhost: dict) -> dict:
-        current = self.server.config.vhost(vhost.get("name", DEFAULT_VHOST)) or vhost
+        current = self.config().vhost(vhost.get("name", DEFAULT_VHOST)) or vhost
         return current.get("http_hooks") or {}
 
     def _playlist_path(self, path: str) -> Optional[str]:
         """The playlist file under http_server.dir, or None."""
-        root = os.path.realpath(self.server.config.section("http_server").get("dir", "./objs/nginx/html"))
+        root = os.path.realpath(self.config().section("http_server").get("dir", "./objs/nginx/html"))
         parts = [p for p in path.split("/") if p]
         if not parts or any(p in (".", "..") or "\x00" in p for p in parts):
             return None

@@ -2,7 +2,7 @@
 import os
 import socket
 from email.utils import formatdate
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from gevent import Timeout
@@ -249,16 +249,20 @@ def parse_range(value: str, size: int) -> Optional[Tuple[int, int]]:
 
 
 class HttpServer:
-    """A listener for files (`static`), the API (`api`), or both when they share a port."""
+    """A listener for files (`static`), the API (`api`), or both when they share a port.
 
-    def __init__(self, server, ip: str, port: int, roles: set) -> None:
-        self.server = server
+    It gets a bound socket and the handlers it dispatches to: the API, HTTP-FLV streams and HLS play
+    sessions (anything with their `handle`/`serve`/`touch` methods), and the conf as it is now.
+    """
+
+    def __init__(self, sock: socket.socket, roles: set, config: Callable[[], Any], api: Any, flv: Any,
+                 hls_sessions: Any) -> None:
         self.roles = set(roles)
+        self.config = config
+        self.api = api
+        self.flv = flv
+        self.hls_sessions = hls_sessions
         self.log = get_logger()
-        sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((ip, port))
-        sock.listen(1024)
         self.stream_server = StreamServer(sock, self._handle)
 
     @property
@@ -274,7 +278,7 @@ class HttpServer:
         self.stream_server.close()
 
     def _crossdomain(self, role: str) -> bool:
-        cfg = self.server.config
+        cfg = self.config()
         section = cfg.section("http_api" if role == "api" else "http_server")
         return bool(section.get("crossdomain", True))
 
@@ -330,23 +334,23 @@ class HttpServer:
                 ("Access-Control-Max-Age", "3600")]), keep_alive, extra)
             return True
         if is_api:
-            resp = self.server.http_api.handle(req)
+            resp = self.api.handle(req)
             conn.respond(req, resp, keep_alive, extra)
             return True
         if "static" not in self.roles:
             if req.path == "/":
-                conn.respond(req, self.server.http_api.handle(req), keep_alive, extra)
+                conn.respond(req, self.api.handle(req), keep_alive, extra)
             else:
                 conn.respond(req, text_response(404, "not found"), keep_alive, extra)
             return True
         if req.path.startswith("/api/v1/versions"):
-            conn.respond(req, self.server.http_api.handle(req), keep_alive, extra)
+            conn.respond(req, self.api.handle(req), keep_alive, extra)
             return True
         if req.method not in ("GET", "HEAD"):
             conn.respond(req, text_response(405, f"method {req.method} not allowed"), keep_alive, extra)
             return True
         if req.path.endswith(".flv") and req.method == "GET":
-            handled = self.server.http_flv.serve(conn, req, extra)
+            handled = self.flv.serve(conn, req, extra)
             if handled is not None:
                 return handled
         if req.path.endswith(".m3u8"):
@@ -355,16 +359,16 @@ class HttpServer:
                 conn.respond(req, resp, keep_alive, extra)
                 return True
         elif req.path.endswith(".ts") and "hls_ctx=" in req.query:
-            self.server.hls_ctx.touch(req)
-        root = self.server.config.section("http_server").get("dir", "./objs/nginx/html")
+            self.hls_sessions.touch(req)
+        root = self.config().section("http_server").get("dir", "./objs/nginx/html")
         if not StaticFiles(root).serve(conn, req, keep_alive, extra):
             conn.respond(req, text_response(404, "not found"), keep_alive, extra)
         return True
 
     def _hls_ctx(self, req: HttpRequest) -> Optional[HttpResponse]:
         vhost_name = req.query_dict().get("vhost") or req.host or "__defaultVhost__"
-        vhost = self.server.config.vhost(vhost_name)
+        vhost = self.config().vhost(vhost_name)
         if vhost is None or not vhost["hls"].get("enabled") or not vhost["hls"].get("hls_ctx", True):
             return None
         app, _, stream = req.path.strip("/").rpartition("/")
-        return self.server.hls_ctx.handle(req, vhost, app, stream)
+        return self.hls_sessions.handle(req, vhost, app, stream)

@@ -1,47 +1,13 @@
 """LiveSource: one stream's publisher, metadata and GOP caches, and the fan-out to its consumers."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from srsish import SIGNATURE, VERSION
 from srsish.app.live.consumer import PUBLISH, UNPUBLISH, Consumer
+from srsish.app.live.gop_cache import GopCache
 from srsish.core.ids import new_vid
 from srsish.kernel.jitter import Jitter
 from srsish.kernel.message import MSG_DATA, SharedMessage
 from srsish.protocol import amf0
-
-# SRS calls a stream pure audio once this many audio messages arrive with no video.
-PURE_AUDIO_GUESS_COUNT = 115
-
-
-class GopCache:
-    """The messages since the last video keyframe, so a new player starts on a keyframe at once."""
-
-    def __init__(self, enabled: bool = True, max_frames: int = 2500) -> None:
-        self.enabled = enabled
-        self.max_frames = max_frames
-        self.messages: List[SharedMessage] = []
-        self._audio_after_video = 0
-
-    def cache(self, msg: SharedMessage) -> None:
-        if not self.enabled:
-            return
-        if msg.is_video:
-            if msg.is_keyframe:
-                self.messages = []
-            self._audio_after_video = 0
-        elif msg.is_audio:
-            self._audio_after_video += 1
-            if self._audio_after_video > PURE_AUDIO_GUESS_COUNT:
-                self.messages.clear()
-                return
-        if msg.is_video and not self.messages and not msg.is_keyframe:
-            return  # never start a cache on a delta frame
-        self.messages.append(msg)
-        if len(self.messages) > self.max_frames:
-            self.messages.clear()
-
-    def clear(self) -> None:
-        self.messages = []
-        self._audio_after_video = 0
 
 
 class LiveSource:
@@ -166,19 +132,35 @@ class LiveSource:
         return self.publisher is None and not self.consumers
 
 
-class SourceManager:
+class SourceRegistry:
     """Every live source, keyed by (vhost, app, stream); created on first use, dropped when idle."""
 
     def __init__(self) -> None:
-        self.sources: Dict[Tuple[str, str, str], LiveSource] = {}
+        self._sources: Dict[Tuple[str, str, str], LiveSource] = {}
+
+    def get(self, vhost: str, app: str, stream: str) -> Optional[LiveSource]:
+        return self._sources.get((vhost, app, stream))
+
+    def publishing(self, vhost: str, app: str, stream: str) -> Optional[LiveSource]:
+        """The source if someone publishes it now, else None."""
+        src = self._sources.get((vhost, app, stream))
+        return src if src is not None and src.is_publishing else None
 
     def fetch_or_create(self, vhost: str, app: str, stream: str) -> LiveSource:
         key = (vhost, app, stream)
-        src = self.sources.get(key)
+        src = self._sources.get(key)
         if src is None:
-            src = self.sources[key] = LiveSource(vhost, app, stream)
+            src = self._sources[key] = LiveSource(vhost, app, stream)
         return src
 
     def release_if_idle(self, src: LiveSource) -> None:
-        if src.idle and self.sources.get((src.vhost, src.app, src.stream)) is src:
-            del self.sources[(src.vhost, src.app, src.stream)]
+        key = (src.vhost, src.app, src.stream)
+        if src.idle and self._sources.get(key) is src:
+            del self._sources[key]
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def __iter__(self) -> Iterator[LiveSource]:
+        """A snapshot, so callers may switch greenlets while they walk it."""
+        return iter(list(self._sources.values()))

@@ -2,17 +2,19 @@
 import os
 import socket
 import time
-from typing import Any, List, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional
 
 import gevent
 from gevent import Timeout
 
 from srsish import SIGNATURE, VERSION
+from srsish.app.config import Config
+from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.live.consumer import Consumer, StreamMarker
-from srsish.app.hooks.http_hooks import HookContext
-from srsish.app.origin.hub import OriginContext, OriginHub
-from srsish.app.live.source import LiveSource
+from srsish.app.live.source import LiveSource, SourceRegistry
 from srsish.app.live.writer import QueueWriter
+from srsish.app.origin.hub import OriginHub
 from srsish.core.errors import ProtocolError
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
@@ -39,11 +41,20 @@ class ClientGone(Exception):
     """The peer closed the connection or it timed out."""
 
 
+@dataclass
+class RtmpServices:
+    """What an RTMP connection uses of the server, and nothing more."""
+    config: Callable[[], Config]          # the conf as it is now (a reload swaps it)
+    sources: SourceRegistry
+    hooks: HttpHooks
+    start_origin: Callable[..., OriginHub]   # (vhost, hook context, hooks_conf getter, log) -> the session's hub
+
+
 class RtmpConn:
     """Serves one accepted RTMP socket; all blocking is on this greenlet (and a writer when playing)."""
 
-    def __init__(self, server, sock: socket.socket, address) -> None:
-        self.server = server
+    def __init__(self, sock: socket.socket, address, services: RtmpServices) -> None:
+        self.services = services
         self.sock = sock
         self.ip = address[0] if address else ""
         self.port = address[1] if address and len(address) > 1 else 0
@@ -164,7 +175,7 @@ class RtmpConn:
         self.req = req
         self.log.info("connect app, tcUrl=%s, pageUrl=%s, schema=%s, vhost=%s, port=%s, app=%s, args=%s",
                       tc_url, req.pageUrl, req.schema, req.host, req.port, req.app, "null" if not req.param else req.param)
-        vhost = self.server.config.vhost(req.host or "__defaultVhost__")
+        vhost = self.services.config().vhost(req.host or "__defaultVhost__")
         if vhost is None or not vhost.get("enabled", True):
             self._reject_connect(f"vhost {req.host} is not configured or disabled")
         self.vhost = vhost
@@ -175,7 +186,7 @@ class RtmpConn:
         c = self.conn
         c.send_window_ack_size(int(vhost.get("out_ack_size", 2500000)))
         c.send_set_peer_bandwidth(2500000, 2)
-        c.send_set_chunk_size(int(vhost.get("chunk_size") or self.server.config.chunk_size))
+        c.send_set_chunk_size(int(vhost.get("chunk_size") or self.services.config().chunk_size))
         data = amf0.EcmaArray(
             version="3,5,3,888", srs_sig="srsish", srs_server=SIGNATURE, srs_license="MIT",
             srs_url="https://github.com/ossrs/srs", srs_version=VERSION, srs_server_ip=self._local_ip(),
@@ -238,7 +249,7 @@ class RtmpConn:
                     self._flush()
         stream_name = ev.args[0] if ev.args and isinstance(ev.args[0], str) else ""
         req = apply_stream_name(self.req, stream_name)
-        vhost = self.server.config.vhost(req.vhost)
+        vhost = self.services.config().vhost(req.vhost)
         if vhost is None or not vhost.get("enabled", True):
             self._refuse(ev, f"vhost {req.vhost} is not configured or disabled")
         self.vhost = vhost
@@ -270,14 +281,14 @@ class RtmpConn:
 
     def _hooks_conf(self) -> dict:
         """The vhost's http_hooks as the config says now, so a reload applies to the next event."""
-        current = self.server.config.vhost(self.vhost["name"])
+        current = self.services.config().vhost(self.vhost["name"])
         return (current or self.vhost)["http_hooks"]
 
     def _identified(self) -> LiveSource:
         req = self.req
         self.log.info("identify client success. type=%s, vhost=%s, app=%s, stream=%s, param=%s",
                       self.kind, self.vhost["name"], req.app, req.stream, req.param)
-        return self.server.sources.fetch_or_create(self.vhost["name"], req.app, req.stream)
+        return self.services.sources.fetch_or_create(self.vhost["name"], req.app, req.stream)
 
     def _gate(self, ev: rc.Command, source: LiveSource, hook) -> None:
         """on_connect (once per connection), then on_publish or on_play; a refusal lets the source go."""
@@ -291,13 +302,13 @@ class RtmpConn:
             if source.publisher is self:
                 source.publisher = None
             self.source = None
-            self.server.sources.release_if_idle(source)
+            self.services.sources.release_if_idle(source)
             raise
 
     def _gate_connect(self, ev: rc.Command) -> None:
         if self.connect_passed:
             return
-        verdict = self.server.hooks.on_connect(self._hooks_conf(), self.hook_context())
+        verdict = self.services.hooks.on_connect(self._hooks_conf(), self.hook_context())
         if not verdict.ok:
             self._refuse(ev, verdict.reason)
         self.connect_passed = True
@@ -307,16 +318,13 @@ class RtmpConn:
         req, sid = self.req, ev.stream_id or 1
         source = self._identified()
         if source.publisher is not None:
-            self.server.sources.release_if_idle(source)
+            self.services.sources.release_if_idle(source)
             self._refuse(ev, f"Stream {req.stream_url(self.vhost['name'])} is busy: already publishing")
         source.publisher = self   # claim it while the hooks decide, so a racing publisher sees it busy
-        self._gate(ev, source, self.server.hooks.on_publish)
+        self._gate(ev, source, self.services.hooks.on_publish)
         source.configure(self.vhost["play"])
         source.on_publish(self, time.time())
-        source.hub = OriginHub.start(OriginContext(
-            vhost=self.vhost, hook=self._hook_ctx_for(source), hooks=self.server.hooks, hooks_conf=self._hooks_conf,
-            utc_time=self.server.config.utc_time, log=self.log))
-        self.server.on_stream_publish(source, self)
+        source.hub = self.services.start_origin(self.vhost, self._hook_ctx_for(source), self._hooks_conf, self.log)
         info = {"code": "NetStream.Publish.Start", "description": "Started publishing stream."}
         if fc_publish:
             self.conn.send_on_status(sid, dict(info), name="onFCPublish")
@@ -381,12 +389,11 @@ class RtmpConn:
         source.on_unpublish()
         self.source = None
         self.log.info("stop publish vhost=%s, app=%s, stream=%s", source.vhost, source.app, source.stream)
-        self.server.on_stream_unpublish(source, self)
         # As SRS, the last segment's on_hls and the recording's on_dvr go out before on_unpublish.
         # The source is already free, so a publisher coming back is not held up by this wait.
-        self.server.hooks.flush(UNPUBLISH_FLUSH_TIMEOUT)
-        self.server.hooks.on_unpublish(self._hooks_conf(), self._hook_ctx_for(source))
-        self.server.sources.release_if_idle(source)
+        self.services.hooks.flush(UNPUBLISH_FLUSH_TIMEOUT)
+        self.services.hooks.on_unpublish(self._hooks_conf(), self._hook_ctx_for(source))
+        self.services.sources.release_if_idle(source)
 
     def _hook_ctx_for(self, source: LiveSource) -> HookContext:
         ctx = self.hook_context()
@@ -397,7 +404,7 @@ class RtmpConn:
     def _play(self, ev: rc.Command) -> None:
         req, sid = self.req, ev.stream_id or 1
         source = self._identified()
-        self._gate(ev, source, self.server.hooks.on_play)
+        self._gate(ev, source, self.services.hooks.on_play)
         c = self.conn
         c.send_user_control(rc.UC_STREAM_BEGIN, sid)
         c.send_on_status(sid, {"level": "status", "code": "NetStream.Play.Reset",
@@ -481,9 +488,9 @@ class RtmpConn:
             self._writer.kill(block=True, timeout=1)
             self._writer = None
         self.log.info("stop play, dropped=%d", consumer.dropped)
-        self.server.hooks.on_stop(self._hooks_conf(), self._hook_ctx_for(source))
+        self.services.hooks.on_stop(self._hooks_conf(), self._hook_ctx_for(source))
         self.source = None
-        self.server.sources.release_if_idle(source)
+        self.services.sources.release_if_idle(source)
 
     # -- end ----------------------------------------------------------------------------
     def _cleanup(self, reason: str) -> None:
@@ -503,7 +510,7 @@ class RtmpConn:
             self.log.info("client disconnect: %s, send=%d, recv=%d", reason, self.send_bytes, self.recv_bytes)
             if self.connected and self.vhost is not None:
                 ctx = self.hook_context()
-                self.server.hooks.on_close(self._hooks_conf(), ctx)
+                self.services.hooks.on_close(self._hooks_conf(), ctx)
 
 
 class PlayWriter(QueueWriter):
