@@ -258,8 +258,12 @@ def test_streams_clients_live_then_kick_players(make_server, procs, media, tmp_p
 
         # byte counters grow while media flows
         before = {c["id"]: c for c in clients}
-        time.sleep(2.0)
-        after = {c["id"]: c for c in clients_of(site, stream["id"])}
+
+        def grown():
+            now = {c["id"]: c for c in clients_of(site, stream["id"])}
+            ok = all(now[cid]["send_bytes"] > before[cid]["send_bytes"] for cid in (rtmp_c["id"], flv_c["id"]))
+            return now if ok and now[pub_c["id"]]["recv_bytes"] > before[pub_c["id"]]["recv_bytes"] else None
+        after = wait_for(grown, 5, interval=0.2, message="every client's byte counter to grow")
         s2 = streams_named(site, name)[0]
         assert after[pub_c["id"]]["recv_bytes"] > before[pub_c["id"]]["recv_bytes"], (before, after)
         for cid in (rtmp_c["id"], flv_c["id"]):

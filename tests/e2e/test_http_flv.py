@@ -303,7 +303,6 @@ def test_stalled_viewer_does_not_disturb_ffmpeg(make_server, procs, media, tmp_p
     wait_flv_live(site.http_port, site.path("slow"))
     stalled = FlvReader(site.http_port, site.path("slow", "?stalled=1"), rcvbuf=4096)
     try:
-        time.sleep(1.5)
         wait_for(lambda: server_send_queue(site.http_port, stalled.local_port) > 0, 5,
                  message="the server's send queue to the stalled viewer to fill")
         t0 = time.monotonic()
