@@ -29,9 +29,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from srsish.app.config import load_config  # noqa: E402
-from srsish.app.origin.hls import Hls, streams  # noqa: E402
+from srsish.app.origin.hls import Hls, HlsStreams  # noqa: E402
 from srsish.app.hooks.http_hooks import HookContext  # noqa: E402
 from srsish.app.origin.hub import OriginContext  # noqa: E402
+from srsish.core.naming import DEFAULT_VHOST  # noqa: E402
 from srsish.kernel.message import SharedMessage  # noqa: E402
 from srsish.kernel.ts import TsMuxer  # noqa: E402
 
@@ -113,10 +114,11 @@ def run_hls(msgs: List[SharedMessage], root: str) -> Tuple[float, int, int]:
     conf_path = os.path.join(root, "bench.conf")
     with open(conf_path, "w") as f:
         f.write(CONF % os.path.join(root, "html"))
-    vhost = load_config(conf_path).vhost("__defaultVhost__")
+    vhost = load_config(conf_path).vhost(DEFAULT_VHOST)
     hooks = StubHooks()
-    hook = HookContext(client_id="bench001", ip="127.0.0.1", vhost="__defaultVhost__", app="live", stream="bench")
-    ctx = OriginContext(vhost=vhost, hook=hook, hooks=hooks, hooks_conf=lambda: vhost["http_hooks"], cwd=root)
+    hook = HookContext(client_id="bench001", ip="127.0.0.1", vhost=DEFAULT_VHOST, app="live", stream="bench")
+    ctx = OriginContext(vhost=vhost, hook=hook, hooks=hooks, hooks_conf=lambda: vhost["http_hooks"], cwd=root,
+                        hls_streams=HlsStreams())     # a fresh one per run: nothing carries over
     started = time.process_time()
     feature = Hls.create(ctx)
     feature.on_publish()
@@ -125,7 +127,6 @@ def run_hls(msgs: List[SharedMessage], root: str) -> Tuple[float, int, int]:
     feature.on_unpublish()
     cpu = time.process_time() - started
     segments = feature.stream.next_seq
-    streams().clear()
     return cpu, segments, hooks.calls
 
 

@@ -18,6 +18,7 @@ from srsish.app.http.flv import HttpFlvStreams
 from srsish.app.http.hls_sessions import HlsPlayContexts
 from srsish.app.http.server import HttpServer
 from srsish.app.live.source import SourceRegistry
+from srsish.app.origin.hls import HlsStreams
 from srsish.app.origin.hub import OriginContext, OriginHub
 from srsish.app.rtmp.conn import RtmpConn, RtmpServices
 from srsish.app.stats import Statistic, VhostIds
@@ -70,6 +71,7 @@ class Server:
         self.server_id = load_server_id(config)
         self.started_at = time.time()
         self.hooks = HttpHooks(self.server_id, self.service_id)
+        self.hls_streams = HlsStreams()        # HLS playlists outlive their publish sessions (hls_dispose)
         self.statistic = Statistic()
         self.vhost_ids = VhostIds(new_vid)
         self._rtmp: Dict[Tuple[str, int], StreamServer] = {}
@@ -188,7 +190,7 @@ class Server:
     def _start_origin(self, vhost: dict, hook: HookContext, hooks_conf, log) -> OriginHub:
         """The origin features (DVR, HLS) of a publish session that starts now."""
         return OriginHub.start(OriginContext(vhost=vhost, hook=hook, hooks=self.hooks, hooks_conf=hooks_conf,
-                                             utc_time=self.config.utc_time, log=log))
+                                             utc_time=self.config.utc_time, log=log, hls_streams=self.hls_streams))
 
     # -- pid file -----------------------------------------------------------------------
     def write_pid_file(self) -> None:

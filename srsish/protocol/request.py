@@ -3,9 +3,9 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 from urllib.parse import parse_qsl
 
+from srsish.core import naming
 from srsish.core.errors import ProtocolError
-
-DEFAULT_VHOST = "__defaultVhost__"
+from srsish.core.naming import DEFAULT_VHOST
 # Stream and app names end up in file paths, URLs and logs: bound them and refuse control bytes.
 MAX_NAME_LENGTH = 512
 
@@ -29,8 +29,7 @@ class StreamRequest:
     def stream_url(self, resolved_vhost: Optional[str] = None) -> str:
         """SRS's stream key: `/app/stream` on the default vhost, `vhost/app/stream` otherwise."""
         vhost = resolved_vhost if resolved_vhost is not None else self.vhost
-        prefix = "" if vhost == DEFAULT_VHOST else vhost
-        return f"{prefix}/{self.app}/{self.stream}"
+        return naming.stream_url(vhost, self.app, self.stream)
 
 
 def _check_name(kind: str, value: str) -> str:

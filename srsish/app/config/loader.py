@@ -34,10 +34,9 @@ from validate import ValidateError, Validator
 
 from srsish.core.errors import ConfigError
 from srsish.core.log import get_logger
+from srsish.core.naming import DEFAULT_VHOST
 
 __all__ = ["Config", "ConfigError", "Directive", "load_config", "parse_endpoint", "parse_file"]
-
-DEFAULT_VHOST = "__defaultVhost__"
 
 # The typed layer, in configobj's configspec syntax, one line per directive. The checks: onoff (on/off ->
 # bool), int1 and float1 (one number; min, max, gt), choice1 (one of the listed words), str1 (one string),

@@ -15,6 +15,7 @@ from srsish.app.http.types import HttpRequest
 from srsish.app.live.consumer import Consumer, StreamMarker
 from srsish.app.live.source import SourceRegistry
 from srsish.app.live.writer import QueueWriter
+from srsish.core import naming
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
 from srsish.kernel.message import SharedMessage
@@ -125,11 +126,10 @@ class FlvClient:
 
     def hook_context(self) -> HookContext:
         vhost = self.vhost["name"]
-        prefix = "" if vhost == "__defaultVhost__" else vhost
         return HookContext(
             client_id=self.id, ip=self.ip, vhost=vhost, app=self.app, stream=self.stream, param=self.req.param,
             tcUrl=f"http://{self.req.host or vhost}/{self.app}", pageUrl=self.req.headers.get("referer", ""),
-            stream_url=f"{prefix}/{self.app}/{self.stream}", stream_id=self.source.id if self.source else "")
+            stream_url=naming.stream_url(vhost, self.app, self.stream), stream_id=self.source.id if self.source else "")
 
     def _hooks_conf(self) -> dict:
         current = self.streams.config().vhost(self.vhost["name"])
@@ -212,7 +212,7 @@ class HttpFlvStreams:
 
     def match(self, req: HttpRequest) -> Optional[Tuple[dict, str, str]]:
         vhost_name = req.query_dict().get("vhost") or req.query_dict().get("domain") or req.host or \
-            "__defaultVhost__"
+            naming.DEFAULT_VHOST
         vhost = self.config().vhost(vhost_name)
         if vhost is None or not vhost.get("enabled", True):
             return None

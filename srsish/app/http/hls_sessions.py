@@ -12,11 +12,12 @@ from srsish.app.config import Config
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.http.types import HttpRequest, HttpResponse
 from srsish.app.live.source import SourceRegistry
+from srsish.core import paths
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
+from srsish.core.naming import DEFAULT_VHOST, stream_url
 from srsish.kernel.m3u8 import VARIANT_CONTENT_TYPE, render_variant_playlist
 
-DEFAULT_VHOST = "__defaultVhost__"
 CHECK_INTERVAL = 2.0          # seconds between looks for quiet sessions (SRS: 5)
 # A session id a client may bring back (after a restart): what new_client_id makes, with room.
 _CTX_ID = re.compile(r"[0-9a-z]{4,32}")
@@ -119,10 +120,9 @@ class HlsPlayContexts:
         vhost_name = vhost.get("name", DEFAULT_VHOST)
         base = stream[:-5] if stream.endswith(".m3u8") else stream
         source = self.sources.get(vhost_name, app, base)
-        prefix = "" if vhost_name == DEFAULT_VHOST else vhost_name
         return HookContext(client_id=sid, ip=req.ip, vhost=vhost_name, app=app, stream=base + ".m3u8",
                            param=req.param, tcUrl=f"http://{req.host}/{app}",
-                           pageUrl=req.headers.get("referer", ""), stream_url=f"{prefix}/{app}/{base}",
+                           pageUrl=req.headers.get("referer", ""), stream_url=stream_url(vhost_name, app, base),
                            stream_id=source.id if source is not None else "")
 
     # -- sessions ending ----------------------------------------------------------------------
@@ -180,9 +180,11 @@ class HlsPlayContexts:
 
     def _playlist_path(self, path: str) -> Optional[str]:
         """The playlist file under http_server.dir, or None."""
-        root = os.path.realpath(self.config().section("http_server").get("dir", "./objs/nginx/html"))
-        parts = [p for p in path.split("/") if p]
-        if not parts or any(p in (".", "..") or "\x00" in p for p in parts):
+        root = self.config().section("http_server").get("dir", "./objs/nginx/html")
+        if "." in path.split("/"):
             return None
-        full = os.path.realpath(os.path.join(root, *parts))
-        return full if full.startswith(root + os.sep) and os.path.isfile(full) else None
+        try:
+            full = paths.join_under(root, path)
+        except paths.OutsideRoot:
+            return None
+        return full if os.path.isfile(full) else None

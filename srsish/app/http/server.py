@@ -10,7 +10,9 @@ from gevent.server import StreamServer
 
 from srsish import SIGNATURE
 from srsish.app.http.types import HttpRequest, HttpResponse
+from srsish.core import paths
 from srsish.core.log import get_logger
+from srsish.core.naming import DEFAULT_VHOST
 
 # Bounds on what a client may send before we answer; browsers and players stay far below them.
 MAX_HEAD_BYTES = 16 * 1024
@@ -164,18 +166,14 @@ class StaticFiles:
 
     def resolve(self, path: str) -> Optional[str]:
         """The real file for a request path, or None for anything that is not safely inside the root."""
-        if "\x00" in path or "\\" in path:
+        if "\\" in path or "." in path.split("/"):
             return None
-        parts = [p for p in path.split("/") if p]
-        if any(p in (".", "..") for p in parts):
+        try:
+            full = paths.join_under(self.root, path)    # `..`, NUL and symlinks out of the root refused
+            if os.path.isdir(full):
+                full = paths.resolve_under(self.root, os.path.join(full, "index.html"))
+        except paths.OutsideRoot:
             return None
-        full = os.path.realpath(os.path.join(self.root, *parts))
-        if full != self.root and not full.startswith(self.root + os.sep):
-            return None  # a symlink out of the root
-        if os.path.isdir(full):
-            full = os.path.join(full, "index.html")
-            if os.path.realpath(full) != full:
-                return None
         return full if os.path.isfile(full) else None
 
     def serve(self, conn: HttpConnection, req: HttpRequest, keep_alive: bool, extra: List[Tuple[str, str]]) -> bool:
@@ -366,7 +364,7 @@ class HttpServer:
         return True
 
     def _hls_ctx(self, req: HttpRequest) -> Optional[HttpResponse]:
-        vhost_name = req.query_dict().get("vhost") or req.host or "__defaultVhost__"
+        vhost_name = req.query_dict().get("vhost") or req.host or DEFAULT_VHOST
         vhost = self.config().vhost(vhost_name)
         if vhost is None or not vhost["hls"].get("enabled") or not vhost["hls"].get("hls_ctx", True):
             return None

@@ -5,18 +5,19 @@ to unpublish; the segment plan starts a new file every `dvr_duration` seconds, o
 keyframe when `dvr_wait_keyframe`. Every file is written as `FILE.tmp`, renamed to FILE when it
 is complete, and only then reported through on_dvr (from the hooks' background worker).
 
-Paths come from the `dvr_path` template. Stream and app names are the publisher's, so they are
-sanitised, and the final path must stay under the template's root (the part before the first
-variable) both as written and once symlinks are resolved.
+Paths come from the `dvr_path` template, expanded in one pass. Stream and app names are the
+publisher's, so they are cleaned (core/naming.py), and the final path must stay under the
+template's root (the part before the first variable) both as written and once symlinks are
+resolved (core/paths.py).
 """
 import dataclasses
 import os
-import re
 import struct
 import time
 from typing import List, Optional, Tuple
 
 from srsish.app.origin.feature import OriginContext, OriginFeature
+from srsish.core import naming, paths
 from srsish.kernel import flv, mp4
 from srsish.kernel.codec import AUDIO_CODEC_AAC, VIDEO_CODEC_AVC
 from srsish.kernel.jitter import Jitter
@@ -25,18 +26,14 @@ from srsish.protocol import amf0
 
 
 TMP_SUFFIX = ".tmp"
-MAX_NAME_BYTES = 150          # per path component taken from a name: room for ".<ms>.flv.tmp" under 255
 MAX_COLLISIONS = 1000
 WRITE_BUFFER = 64 * 1024      # as SRS's fwrite cache
-_VARIABLES = ("[vhost]", "[app]", "[stream]", "[2006]", "[01]", "[02]", "[15]", "[04]", "[05]", "[999]",
-              "[timestamp]")
-_VARIABLE_RE = re.compile("|".join(re.escape(v) for v in _VARIABLES))
-_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+_VARIABLES = naming.STREAM_VARIABLES + naming.TIME_VARIABLES
 _DOUBLE = struct.Struct(">d")
 
 
 class DvrPathError(ValueError):
-    """A recording path that would leave the dvr_path root, or cannot be built."""
+    """A recording path that cannot be built: every name like it is taken."""
 
 
 # ----------------------------------------------------------------------------- paths
@@ -48,25 +45,6 @@ def applies(dvr_apply: Optional[List[str]], app: str, stream: str) -> bool:
     return f"{app}/{stream}" in dvr_apply
 
 
-def _component(value: str) -> str:
-    """One safe path component from a name: no separators, no control bytes, never `.` or `..`."""
-    value = _UNSAFE_CHARS.sub("_", value).replace("/", "_")
-    raw = value.encode("utf-8", "surrogateescape")
-    if len(raw) > MAX_NAME_BYTES:
-        value = raw[:MAX_NAME_BYTES].decode("utf-8", "ignore")
-    if value.strip(".") == "":
-        value = value.replace(".", "_") or "_"
-    return value
-
-
-def sanitize_name(value: str, nested: bool = False) -> str:
-    """A publisher-chosen name made safe for a path: `nested` keeps `/` between safe components (apps)."""
-    if not nested:
-        return _component(value)
-    parts = [_component(p) for p in value.split("/") if p]
-    return "/".join(parts) or "_"
-
-
 class DvrPath:
     """SRS's dvr_path: a file template (`.flv` / `.mp4`) or a folder that gets `/[stream].[timestamp].flv`."""
 
@@ -75,54 +53,17 @@ class DvrPath:
             template = template.rstrip("/") + "/[stream].[timestamp].flv"
         self.template = template
         self.format = "mp4" if template.endswith(".mp4") else "flv"
-        first = _VARIABLE_RE.search(template)
+        first = next((m for m in naming.VARIABLE.finditer(template) if m.group(1) in _VARIABLES), None)
         prefix = template[:first.start()] if first else template
         root = prefix if prefix.endswith("/") else os.path.dirname(prefix)
         self.root = root or "."
 
     def build(self, vhost: str, app: str, stream: str, now: float, utc: bool = False) -> str:
-        """The path for a file opened at `now` (seconds since the epoch), every variable replaced once."""
-        tm = time.gmtime(now) if utc else time.localtime(now)
-        ms = int(now * 1000)
-        values = {
-            "[vhost]": sanitize_name(vhost), "[app]": sanitize_name(app, nested=True),
-            "[stream]": sanitize_name(stream), "[2006]": "%04d" % tm.tm_year, "[01]": "%02d" % tm.tm_mon,
-            "[02]": "%02d" % tm.tm_mday, "[15]": "%02d" % tm.tm_hour, "[04]": "%02d" % tm.tm_min,
-            "[05]": "%02d" % tm.tm_sec, "[999]": "%03d" % (ms % 1000), "[timestamp]": str(ms),
-        }
-        # One pass, so a name that spells a variable is never expanded itself.
-        path = _VARIABLE_RE.sub(lambda m: values[m.group(0)], self.template)
-        self.check_inside(path)
+        """The path for a file opened at `now` (seconds since the epoch); OutsideRoot if it leaves the root."""
+        values = {**naming.stream_values(vhost, app, stream), **naming.time_values(now, utc)}
+        path = naming.expand(self.template, values)
+        paths.resolve_under(self.root, path)
         return path
-
-    def check_inside(self, path: str) -> None:
-        """DvrPathError unless `path` lies under the root as written (no `..` climbing out)."""
-        root = os.path.abspath(self.root)
-        full = os.path.abspath(path)
-        if full == root or os.path.commonpath([root, full]) != root:
-            raise DvrPathError(f"dvr file {path!r} is outside the dvr_path root {self.root!r}")
-
-    def check_real(self, directory: str) -> None:
-        """DvrPathError unless `directory`, symlinks resolved, lies under the resolved root."""
-        root = os.path.realpath(self.root)
-        real = os.path.realpath(directory)
-        if real != root and os.path.commonpath([root, real]) != root:
-            raise DvrPathError(f"dvr folder {directory!r} resolves to {real!r}, outside {root!r}")
-
-
-def make_dirs_inside(dvr_path: DvrPath, directory: str) -> None:
-    """Create `directory` one level at a time, checking each level resolves inside the root."""
-    root = dvr_path.root
-    os.makedirs(root, exist_ok=True)
-    rel = os.path.relpath(directory, root)
-    current = root
-    for part in ([] if rel == "." else rel.split(os.sep)):
-        current = os.path.join(current, part)
-        try:
-            os.mkdir(current)
-        except FileExistsError:
-            pass
-        dvr_path.check_real(current)
 
 
 def unique_path(path: str) -> str:
@@ -140,8 +81,9 @@ def unique_path(path: str) -> str:
 class DvrFile:
     """One file being recorded under `path + .tmp`; `finish` completes it and renames it to `path`."""
 
-    def __init__(self, path: str, jitter_mode: str) -> None:
+    def __init__(self, path: str, jitter_mode: str, log=None) -> None:
         self.path = path
+        self.log = log
         self.tmp = path + TMP_SUFFIX
         self.jitter = Jitter(jitter_mode)
         self.first_ts: Optional[int] = None      # the file's own times (after its jitter)
@@ -193,17 +135,19 @@ class DvrFile:
         os.rename(self.tmp, self.path)
 
     def close_quietly(self) -> None:
+        """Close the fd; a failure is logged, not raised (after another error, that one is what counts)."""
         try:
             self.f.close()
-        except OSError:
-            pass
+        except OSError as e:
+            if self.log is not None:
+                self.log.error("dvr file %s: closing %s failed: %s", self.path, self.tmp, e)
 
 
 class FlvFile(DvrFile):
     """FLV: header, the first metadata (with duration and filesize patched at the end), every tag."""
 
-    def __init__(self, path: str, jitter_mode: str, wait_keyframe: bool) -> None:
-        super().__init__(path, jitter_mode)
+    def __init__(self, path: str, jitter_mode: str, wait_keyframe: bool, log=None) -> None:
+        super().__init__(path, jitter_mode, log)
         self.wait_keyframe = wait_keyframe
         self.has_keyframe = False
         self._meta_offsets: Optional[Tuple[int, int]] = None   # (duration, filesize) value offsets
@@ -266,9 +210,8 @@ class Mp4File(DvrFile):
     """MP4 through the kernel muxer: H.264 and AAC tracks; the moov is written at the end."""
 
     def __init__(self, path: str, jitter_mode: str, log=None) -> None:
-        super().__init__(path, jitter_mode)
+        super().__init__(path, jitter_mode, log)
         self.muxer = mp4.Mp4Muxer()
-        self.log = log
         self.has_keyframe = False
         self._warned = set()
 
@@ -438,12 +381,12 @@ class Dvr(OriginFeature):
     def _open(self) -> None:
         hook = self.ctx.hook
         path = self.path.build(hook.vhost, hook.app, hook.stream, time.time(), self.ctx.utc_time)
-        make_dirs_inside(self.path, os.path.dirname(path) or ".")
+        paths.make_dirs_under(self.path.root, os.path.dirname(path) or ".")
         path = unique_path(path)
         if self.path.format == "mp4":
             f: DvrFile = Mp4File(path, self.jitter_mode, self.log)
         else:
-            f = FlvFile(path, self.jitter_mode, self.wait_keyframe)
+            f = FlvFile(path, self.jitter_mode, self.wait_keyframe, self.log)
         self.file = f
         f.start()
         self.files += 1

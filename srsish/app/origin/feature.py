@@ -1,9 +1,12 @@
 """The interface between a publish session and its origin features (DVR, HLS): OriginContext and OriginFeature."""
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.kernel.message import SharedMessage
+
+if TYPE_CHECKING:
+    from srsish.app.origin.hls import HlsStreams
 
 
 @dataclass
@@ -16,6 +19,7 @@ class OriginContext:
     utc_time: bool = False
     cwd: str = ""
     log: object = None                 # a logger carrying the publisher's client id
+    hls_streams: Optional["HlsStreams"] = None   # the server's playlists, which outlive a publish session
 
 
 class OriginFeature:

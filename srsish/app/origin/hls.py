@@ -9,6 +9,7 @@ from urllib.parse import quote
 import gevent
 
 from srsish.app.origin.feature import OriginContext, OriginFeature
+from srsish.core import naming, paths
 from srsish.core.log import get_logger
 from srsish.kernel.m3u8 import PlaylistEntry, render_media_playlist
 from srsish.kernel.message import SharedMessage
@@ -25,64 +26,13 @@ FLOOR_REAP_PERCENT = 0.3
 # ...and the piece counter jumps to the clock when it runs more than this many pieces ahead.
 FLOOR_JUMP_PIECES = 20
 WRITE_BUFFER = 64 * 1024
-MAX_PART_BYTES = 150          # leaves room for "-<seq>.ts.tmp" under the usual 255-byte NAME_MAX
 KNOWN_VCODECS = ("h264", "vn")
 KNOWN_ACODECS = ("aac", "mp3", "an")
 # Characters kept as they are in a segment URI; the rest (space, ?, #, %...) are percent-encoded.
 URI_SAFE = "/:@!$&'()*+,;=-._~"
 
 
-class HlsPathError(ValueError):
-    """A configured or derived HLS path that would land outside hls_path."""
-
-
 # ----------------------------------------------------------------------------- names and templates
-
-def safe_name(value: str) -> str:
-    """A vhost/app/stream name made safe as a relative path: no empty, `.` or `..` parts, no backslash or
-    control character, each part at most MAX_PART_BYTES (a file name has a limit)."""
-    parts = []
-    for part in value.replace("\\", "/").split("/"):
-        if not part:
-            continue
-        part = "".join(c if c.isprintable() else "_" for c in part)
-        part = part.encode("utf-8", "surrogateescape")[:MAX_PART_BYTES].decode("utf-8", "ignore")
-        parts.append("_" if part in (".", "..") else part)
-    return "/".join(parts) or "_"
-
-
-def expand_stream_vars(template: str, vhost: str, app: str, stream: str) -> str:
-    """[vhost] [app] [stream], with the names made safe first."""
-    return (template.replace("[vhost]", safe_name(vhost)).replace("[app]", safe_name(app))
-            .replace("[stream]", safe_name(stream)))
-
-
-def expand_time_vars(template: str, when: float, utc: bool, timestamp: Optional[str] = None) -> str:
-    """SRS's time variables: [2006] [01] [02] [15] [04] [05] [999] and [timestamp] (Unix ms, unless given)."""
-    t = time.gmtime(when) if utc else time.localtime(when)
-    ms = int(when * 1000)
-    for var, value in (("[2006]", "%04d" % t.tm_year), ("[01]", "%02d" % t.tm_mon), ("[02]", "%02d" % t.tm_mday),
-                       ("[15]", "%02d" % t.tm_hour), ("[04]", "%02d" % t.tm_min), ("[05]", "%02d" % t.tm_sec),
-                       ("[999]", "%03d" % (ms % 1000)),
-                       ("[timestamp]", timestamp if timestamp is not None else str(ms))):
-        template = template.replace(var, value)
-    return template
-
-
-def join_under(root_real: str, rel: str) -> str:
-    """The absolute path of `rel` under `root_real`; HlsPathError if it resolves (symlinks included) outside."""
-    if "\x00" in rel:
-        raise HlsPathError(f"NUL in HLS path {rel!r}")
-    return check_under(root_real, os.path.join(root_real, rel.lstrip("/")))
-
-
-def check_under(root_real: str, path: str) -> str:
-    """`path` resolved; HlsPathError unless it is strictly inside `root_real`."""
-    full = os.path.realpath(path)
-    if not full.startswith(root_real + os.sep):
-        raise HlsPathError(f"HLS path {path!r} resolves outside hls_path {root_real}")
-    return full
-
 
 def segment_uri(ts_rel: str, m3u8_rel: str, entry_prefix: str) -> str:
     """A segment's URI in the playlist: relative to the m3u8's directory, or after hls_entry_prefix as SRS.
@@ -131,8 +81,9 @@ class HlsStream:
     its files and forgets it, and the next publish starts again from 0.
     """
 
-    def __init__(self, m3u8_path: str) -> None:
+    def __init__(self, m3u8_path: str, registry: "HlsStreams") -> None:
         self.m3u8_path = m3u8_path
+        self.registry = registry
         self.next_seq = 0
         self.window: List[Segment] = []
         self.publishing = False
@@ -157,18 +108,25 @@ class HlsStream:
         for path in [s.path for s in self.window] + [self.pending_tmp or "", self.m3u8_path]:
             _unlink(path)
         self.window = []
-        if _STREAMS.get(self.m3u8_path) is self:
-            del _STREAMS[self.m3u8_path]
+        self.registry.forget(self)
         get_logger().info("hls dispose %s: files removed", self.m3u8_path)
 
 
-# Every playlist with files on disk, by the absolute m3u8 path.
-_STREAMS: Dict[str, HlsStream] = {}
+class HlsStreams:
+    """Every playlist one server has files of, by absolute m3u8 path: the Server owns one, its publishers share it."""
 
+    def __init__(self) -> None:
+        self.by_path: Dict[str, HlsStream] = {}
 
-def streams() -> Dict[str, HlsStream]:
-    """Every playlist srsish has files of, by absolute m3u8 path (for tests and tools)."""
-    return _STREAMS
+    def get_or_create(self, m3u8_path: str) -> HlsStream:
+        stream = self.by_path.get(m3u8_path)
+        if stream is None:
+            stream = self.by_path[m3u8_path] = HlsStream(m3u8_path, self)
+        return stream
+
+    def forget(self, stream: HlsStream) -> None:
+        if self.by_path.get(stream.m3u8_path) is stream:
+            del self.by_path[stream.m3u8_path]
 
 
 def _unlink(path: str) -> None:
@@ -186,9 +144,9 @@ def _unlink(path: str) -> None:
 class _OpenSegment:
     """The segment being written: its names, its temp file, the DTS range it covers."""
 
-    def __init__(self, seq: int, ts_rel: str, path: str, discontinuity: bool) -> None:
+    def __init__(self, seq: int, values: Dict[str, str], path: str, discontinuity: bool) -> None:
         self.seq = seq
-        self.ts_rel = ts_rel          # expanded hls_ts_file, "[duration]" still in it
+        self.values = values          # hls_ts_file's variables but [duration]
         self.path = path              # absolute, "[duration]" still in it
         self.tmp = path + ".tmp"
         self.discontinuity = discontinuity
@@ -246,14 +204,14 @@ class Hls(OriginFeature):
         conf = ctx.vhost.get("hls") or {}
         if not conf.get("enabled"):
             return None
+        if ctx.hls_streams is None:
+            raise ValueError("no HlsStreams in the OriginContext: the server must give one")
         h = ctx.hook
         root_real = os.path.realpath(os.path.join(ctx.cwd or os.getcwd(), conf["hls_path"]))
-        m3u8_rel = expand_stream_vars(conf["hls_m3u8_file"], h.vhost, h.app, h.stream)
-        m3u8_path = join_under(root_real, m3u8_rel)
-        stream = _STREAMS.get(m3u8_path)
-        if stream is None:
-            stream = _STREAMS[m3u8_path] = HlsStream(m3u8_path)
-        elif stream.publishing:
+        m3u8_rel = naming.expand(conf["hls_m3u8_file"], naming.stream_values(h.vhost, h.app, h.stream))
+        m3u8_path = paths.join_under(root_real, m3u8_rel)
+        stream = ctx.hls_streams.get_or_create(m3u8_path)
+        if stream.publishing:
             (ctx.log or get_logger()).error("hls: %s is already written by another publisher; no HLS for %s/%s",
                                             m3u8_path, h.app, h.stream)
             return None
@@ -354,13 +312,16 @@ class Hls(OriginFeature):
         stream = self.stream
         seq = stream.next_seq
         stream.next_seq += 1
-        h, conf = self.ctx.hook, self.conf
+        h = self.ctx.hook
         now = self.clock()
-        ts_rel = expand_stream_vars(conf["hls_ts_file"], h.vhost, h.app, h.stream)
-        ts_rel = expand_time_vars(ts_rel, now, self.ctx.utc_time, self._floor_timestamp(now))
-        ts_rel = ts_rel.replace("[seq]", str(seq))
-        path = join_under(self.root_real, ts_rel)
-        self.current = _OpenSegment(seq, ts_rel, path, self._discontinuity)
+        values = {**naming.stream_values(h.vhost, h.app, h.stream), **naming.time_values(now, self.ctx.utc_time),
+                  "seq": str(seq)}
+        floor = self._floor_timestamp(now)
+        if floor is not None:
+            values["timestamp"] = floor
+        # [duration] is known when the segment closes: until then it stays in the names as written.
+        path = paths.join_under(self.root_real, naming.expand(self.conf["hls_ts_file"], values))
+        self.current = _OpenSegment(seq, values, path, self._discontinuity)
         self._discontinuity = False
         self.muxer.start_segment()
 
@@ -382,8 +343,8 @@ class Hls(OriginFeature):
             return
         seg = self.current
         if seg.file is None:
-            os.makedirs(os.path.dirname(seg.tmp), exist_ok=True)
-            check_under(self.root_real, seg.tmp)   # a directory swapped for a symlink meanwhile
+            paths.make_dirs_under(self.root_real, os.path.dirname(seg.tmp))
+            paths.resolve_under(self.root_real, seg.tmp)   # a directory swapped for a symlink meanwhile
             seg.file = open(seg.tmp, "wb", buffering=WRITE_BUFFER)
             self.stream.pending_tmp = seg.tmp
         seg.file.write(data)
@@ -407,9 +368,9 @@ class Hls(OriginFeature):
                                  "(timestamps jumped, or keyframes are too far apart)", seg.seq, duration,
                                  MAX_SEGMENT_TD_FACTOR)
             return
-        final = seg.path.replace("[duration]", str(duration))
+        ts_rel = naming.expand(self.conf["hls_ts_file"], {**seg.values, "duration": str(duration)})
+        final = paths.join_under(self.root_real, ts_rel)
         os.replace(seg.tmp, final)
-        ts_rel = seg.ts_rel.replace("[duration]", str(duration))
         uri = segment_uri(ts_rel, self.m3u8_rel, self.conf.get("hls_entry_prefix") or "")
         done = Segment(seg.seq, final, self._hook_path(ts_rel), uri, duration, seg.discontinuity)
         stream.window.append(done)
@@ -438,7 +399,7 @@ class Hls(OriginFeature):
         text = render_media_playlist(entries, self.max_td_ms)
         path = self.stream.m3u8_path
         tmp = path + ".temp"
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        paths.make_dirs_under(self.root_real, os.path.dirname(path))
         with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
         os.replace(tmp, path)   # readers see the old playlist or the new one, never half of one

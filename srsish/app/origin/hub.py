@@ -59,8 +59,10 @@ class OriginHub:
                 if method != "on_unpublish":
                     try:
                         feature.on_unpublish()  # let it close what it can
-                    except Exception:
-                        pass
+                    except Exception as closing_error:
+                        if self.ctx.log is not None:
+                            self.ctx.log.error("%s on_unpublish after that failed too: %s", type(feature).__name__,
+                                               closing_error)
 
     def _log_error(self, name: str, method: str, e: Exception) -> None:
         if self.ctx.log is not None:

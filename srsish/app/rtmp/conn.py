@@ -18,6 +18,7 @@ from srsish.app.origin.hub import OriginHub
 from srsish.core.errors import ProtocolError
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
+from srsish.core.naming import DEFAULT_VHOST
 from srsish.kernel.message import SharedMessage
 from srsish.protocol import amf0
 from srsish.protocol.request import StreamRequest, apply_stream_name, parse_tc_url
@@ -175,7 +176,7 @@ class RtmpConn:
         self.req = req
         self.log.info("connect app, tcUrl=%s, pageUrl=%s, schema=%s, vhost=%s, port=%s, app=%s, args=%s",
                       tc_url, req.pageUrl, req.schema, req.host, req.port, req.app, "null" if not req.param else req.param)
-        vhost = self.services.config().vhost(req.host or "__defaultVhost__")
+        vhost = self.services.config().vhost(req.host or DEFAULT_VHOST)
         if vhost is None or not vhost.get("enabled", True):
             self._reject_connect(f"vhost {req.host} is not configured or disabled")
         self.vhost = vhost
