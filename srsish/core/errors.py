@@ -11,3 +11,7 @@ class ProtocolError(SrsishError, ValueError):
 
 class ConfigError(SrsishError):
     """A configuration file that cannot be used; the message names file, line and directive."""
+
+
+class MediaError(SrsishError, ValueError):
+    """Media bytes (a container or a codec configuration) that cannot be parsed or muxed."""

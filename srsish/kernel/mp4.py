@@ -14,15 +14,19 @@ from array import array
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from srsish.core.errors import MediaError
+from srsish.kernel import codec
+from srsish.kernel.codec import AacConfig, CodecError
+from srsish.kernel.codec.avc import avcc_dimensions
+
 MOVIE_TIMESCALE = 1000        # mvhd, tkhd and elst durations: milliseconds
 VIDEO_TIMESCALE = 90000       # FLV milliseconds map onto it exactly
-AAC_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 _U32_MAX = 0xFFFFFFFF
 _MATRIX = struct.pack(">9I", 0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000)
 _LANGUAGE_UND = 0x55C4        # ISO-639-2 "und", 5 bits per letter
 
 
-class Mp4Error(ValueError):
+class Mp4Error(MediaError):
     """A codec configuration or sample the muxer cannot use."""
 
 
@@ -48,161 +52,67 @@ def _descriptor(tag: int, body: bytes) -> bytes:
     return bytes((tag,)) + bytes(size) + body
 
 
-# ----------------------------------------------------------------------------- codec configs
-
-class _Bits:
-    """A big-endian bit reader with Exp-Golomb codes, for the SPS and the AudioSpecificConfig."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def u(self, n: int) -> int:
-        v = 0
-        for _ in range(n):
-            byte = self.pos >> 3
-            if byte >= len(self.data):
-                raise Mp4Error("bitstream ended early")
-            v = (v << 1) | ((self.data[byte] >> (7 - (self.pos & 7))) & 1)
-            self.pos += 1
-        return v
-
-    def ue(self) -> int:
-        zeros = 0
-        while self.u(1) == 0:
-            zeros += 1
-            if zeros > 31:
-                raise Mp4Error("bad Exp-Golomb code")
-        return (1 << zeros) - 1 + self.u(zeros)
-
-    def se(self) -> int:
-        k = self.ue()
-        return (k + 1) // 2 if k & 1 else -(k // 2)
-
-
-_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
-
-
-def _skip_scaling_list(r: _Bits, size: int) -> None:
-    last = nxt = 8
-    for _ in range(size):
-        if nxt:
-            nxt = (last + r.se() + 256) % 256
-        last = nxt or last
-
-
-def sps_dimensions(sps: bytes) -> Tuple[int, int]:
-    """(width, height) in pixels from an H.264 SPS NAL unit (header byte included), cropping applied."""
-    rbsp = bytes(sps[1:]).replace(b"\x00\x00\x03", b"\x00\x00")
-    r = _Bits(rbsp)
-    profile = r.u(8)
-    r.u(16)                                   # constraint flags, level
-    r.ue()                                    # seq_parameter_set_id
-    chroma = 1
-    if profile in _HIGH_PROFILES:
-        chroma = r.ue()
-        if chroma == 3 and r.u(1):            # separate_colour_plane: no chroma subsampling units
-            chroma = 0
-        r.ue()
-        r.ue()                                # bit depths
-        r.u(1)
-        if r.u(1):                            # seq_scaling_matrix_present_flag
-            for i in range(12 if chroma == 3 else 8):
-                if r.u(1):
-                    _skip_scaling_list(r, 16 if i < 6 else 64)
-    r.ue()                                    # log2_max_frame_num_minus4
-    poc_type = r.ue()
-    if poc_type == 0:
-        r.ue()
-    elif poc_type == 1:
-        r.u(1)
-        r.se()
-        r.se()
-        for _ in range(r.ue()):
-            r.se()
-    r.ue()                                    # max_num_ref_frames
-    r.u(1)
-    width_mbs = r.ue() + 1
-    height_units = r.ue() + 1
-    frame_mbs_only = r.u(1)
-    if not frame_mbs_only:
-        r.u(1)
-    r.u(1)
-    crop = (r.ue(), r.ue(), r.ue(), r.ue()) if r.u(1) else (0, 0, 0, 0)
-    unit_x = 2 if chroma in (1, 2) else 1
-    unit_y = (2 if chroma == 1 else 1) * (2 - frame_mbs_only)
-    width = width_mbs * 16 - unit_x * (crop[0] + crop[1])
-    height = (2 - frame_mbs_only) * height_units * 16 - unit_y * (crop[2] + crop[3])
-    return width, height
-
-
-def avcc_dimensions(avcc: bytes) -> Tuple[int, int]:
-    """(width, height) from an AVCDecoderConfigurationRecord's first SPS, or (0, 0) if it cannot say."""
-    try:
-        if len(avcc) < 8 or (avcc[5] & 0x1F) == 0:
-            return 0, 0
-        n = struct.unpack_from(">H", avcc, 6)[0]
-        return sps_dimensions(avcc[8:8 + n])
-    except (Mp4Error, struct.error, IndexError):
-        return 0, 0
-
-
-@dataclass(frozen=True)
-class AacConfig:
-    object_type: int
-    sample_rate: int
-    channels: int
-    frame_length: int          # samples per AAC frame at `sample_rate`
-
+# ----------------------------------------------------------------------------- FLV bodies to samples
+# Legacy (CodecID 7) and Enhanced RTMP avc1 tags alike: the HLS muxer accepts the same ones.
 
 def parse_audio_specific_config(asc: bytes) -> AacConfig:
-    """The fields of an AAC AudioSpecificConfig the sample entry and the timing need."""
-    r = _Bits(bytes(asc))
-    object_type = r.u(5)
-    if object_type == 31:
-        object_type = 32 + r.u(6)
-    index = r.u(4)
-    rate = r.u(24) if index == 15 else (AAC_SAMPLE_RATES[index] if index < len(AAC_SAMPLE_RATES) else 0)
-    if rate <= 0:
-        raise Mp4Error(f"AAC sampling frequency index {index} is reserved")
-    channels = r.u(4)
-    frame_length = 1024
-    if object_type in (1, 2, 3, 4, 6, 7):     # GASpecificConfig: frameLengthFlag
-        try:
-            frame_length = 960 if r.u(1) else 1024
-        except Mp4Error:
-            pass
-    return AacConfig(object_type, rate, channels, frame_length)
+    """The AAC AudioSpecificConfig the sample entry and the timing need; HE-AAC times run at the core rate."""
+    try:
+        return codec.parse_audio_specific_config(asc)
+    except CodecError as e:
+        raise Mp4Error(str(e)) from e
 
 
-# ----------------------------------------------------------------------------- FLV bodies to samples
+def _avc_tag(body: bytes, want_config: bool) -> codec.VideoTag:
+    try:
+        tag = codec.parse_video_tag(body)
+    except CodecError as e:
+        raise Mp4Error(str(e)) from e
+    if not tag.is_avc:
+        raise Mp4Error("not an AVC video tag")
+    if want_config and not tag.is_sequence_header:
+        raise Mp4Error("not an AVC sequence header")
+    if not want_config and not tag.is_coded_frames:
+        raise Mp4Error("not an AVC NALU packet")
+    return tag
+
+
+def _aac_tag(body: bytes, packet_type: int) -> bytes:
+    try:
+        tag = codec.parse_audio_tag(body)
+    except CodecError as e:
+        raise Mp4Error(str(e)) from e
+    if tag.sound_format != codec.AUDIO_CODEC_AAC or tag.packet_type != packet_type:
+        raise Mp4Error("not an AAC sequence header" if packet_type == codec.AAC_SEQUENCE_HEADER
+                       else "not an AAC raw frame")
+    return tag.data
+
 
 def flv_avc_config(body: bytes) -> bytes:
     """The AVCDecoderConfigurationRecord inside an FLV AVC sequence-header tag body."""
-    if len(body) < 11 or body[0] & 0x0F != 7 or body[1] != 0:
-        raise Mp4Error("not an AVC sequence header")
-    return bytes(body[5:])
+    record = _avc_tag(body, True).data
+    if len(record) < 6:
+        raise Mp4Error(f"avcC of {len(record)} bytes is too short")
+    return record
 
 
 def flv_avc_sample(body: bytes) -> Tuple[int, bool, bytes]:
     """(composition offset in ms, keyframe, length-prefixed NAL units) of an FLV AVC NALU tag body."""
-    if len(body) < 5 or body[0] & 0x0F != 7 or body[1] != 1:
-        raise Mp4Error("not an AVC NALU packet")
-    cts = int.from_bytes(body[2:5], "big")
-    if cts & 0x800000:
-        cts -= 1 << 24
-    return cts, (body[0] >> 4) == 1, bytes(body[5:])
+    tag = _avc_tag(body, False)
+    return tag.cts, tag.keyframe, tag.data
 
 
 def flv_aac_config(body: bytes) -> bytes:
-    if len(body) < 4 or body[0] >> 4 != 10 or body[1] != 0:
-        raise Mp4Error("not an AAC sequence header")
-    return bytes(body[2:])
+    """The AudioSpecificConfig inside an FLV AAC sequence-header tag body."""
+    config = _aac_tag(body, codec.AAC_SEQUENCE_HEADER)
+    if len(config) < 2:
+        raise Mp4Error(f"AudioSpecificConfig of {len(config)} bytes is too short")
+    return config
 
 
 def flv_aac_sample(body: bytes) -> bytes:
-    if len(body) < 2 or body[0] >> 4 != 10 or body[1] != 1:
-        raise Mp4Error("not an AAC raw frame")
-    return bytes(body[2:])
+    """The raw AAC frame inside an FLV AAC tag body."""
+    return _aac_tag(body, codec.AAC_RAW)
 
 
 # ----------------------------------------------------------------------------- tracks

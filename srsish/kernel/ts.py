@@ -1,6 +1,11 @@
 """MPEG-TS muxing of FLV audio/video tag bodies (H.264, AAC, MP3) into 188-byte packets, with no I/O."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
+
+from srsish.core.errors import MediaError
+from srsish.kernel import codec
+from srsish.kernel.codec import AacConfig, AvcConfig, CodecError
+from srsish.kernel.codec.avc import START_CODE
 
 TS_PACKET_SIZE = 188
 TS_PAYLOAD_SIZE = 184
@@ -25,22 +30,11 @@ TIMESTAMP_MASK = (1 << 33) - 1
 NAL_SPS = 7
 NAL_PPS = 8
 NAL_AUD = 9
-START_CODE = b"\x00\x00\x00\x01"
 # access unit delimiter, primary_pic_type 7 (any slice type) + stop bit
 AUD_NALU = START_CODE + b"\x09\xf0"
 
-FLV_VIDEO_AVC = 7
-FLV_AUDIO_MP3 = 2
-FLV_AUDIO_AAC = 10
-FLV_AUDIO_MP3_8K = 14
 
-AAC_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
-_AAC_HE = 5
-_AAC_HE_V2 = 29
-_AAC_LC = 2
-
-
-class TsError(ValueError):
+class TsError(MediaError):
     """A sequence header or frame that cannot be muxed."""
 
 
@@ -105,40 +99,12 @@ def pes_header(stream_id: int, pts: int, dts: int, payload_len: int) -> bytes:
 
 # ----------------------------------------------------------------------------- H.264
 
-@dataclass
-class AvcConfig:
-    """What an AVCDecoderConfigurationRecord gives the muxer: NALU length size and the parameter sets."""
-    length_size: int
-    sps: List[bytes] = field(default_factory=list)
-    pps: List[bytes] = field(default_factory=list)
-
-    @property
-    def annexb_parameter_sets(self) -> bytes:
-        return b"".join(START_CODE + n for n in self.sps + self.pps)
-
-
 def parse_avc_config(record: bytes) -> AvcConfig:
-    """Parse an AVCDecoderConfigurationRecord (the avcC box body)."""
-    if len(record) < 7:
-        raise TsError(f"avcC of {len(record)} bytes is too short")
-    if record[0] != 1:
-        raise TsError(f"avcC version {record[0]} is not 1")
-    cfg = AvcConfig(length_size=(record[4] & 0x03) + 1)
-    pos = 5
-    for target, count_mask in ((cfg.sps, 0x1F), (cfg.pps, 0xFF)):
-        if pos >= len(record):
-            raise TsError("avcC truncated before its parameter set count")
-        count = record[pos] & count_mask
-        pos += 1
-        for _ in range(count):
-            if pos + 2 > len(record):
-                raise TsError("avcC truncated in a parameter set length")
-            size = (record[pos] << 8) | record[pos + 1]
-            pos += 2
-            if pos + size > len(record):
-                raise TsError("avcC truncated in a parameter set")
-            target.append(bytes(record[pos:pos + size]))
-            pos += size
+    """The AVCDecoderConfigurationRecord, which must hold an SPS and a PPS for Annex B output."""
+    try:
+        cfg = codec.parse_avc_config(record)
+    except CodecError as e:
+        raise TsError(str(e)) from e
     if not cfg.sps or not cfg.pps:
         raise TsError("avcC without SPS or PPS")
     return cfg
@@ -177,50 +143,12 @@ def avcc_to_annexb(data: bytes, cfg: AvcConfig, keyframe: bool) -> bytes:
 
 # ----------------------------------------------------------------------------- AAC
 
-@dataclass
-class AacConfig:
-    """What ADTS needs from an AudioSpecificConfig: the (core) profile, sampling index and channels."""
-    object_type: int
-    rate_index: int
-    channels: int
-
-    @property
-    def sample_rate(self) -> int:
-        return AAC_SAMPLE_RATES[self.rate_index] if self.rate_index < len(AAC_SAMPLE_RATES) else 0
-
-
-def _nearest_rate_index(rate: int) -> int:
-    return min(range(len(AAC_SAMPLE_RATES)), key=lambda i: abs(AAC_SAMPLE_RATES[i] - rate))
-
-
 def parse_audio_specific_config(asc: bytes) -> AacConfig:
-    """Parse the first fields of an AudioSpecificConfig (ISO 14496-3 1.6.2.1).
-
-    HE-AAC (SBR/PS, object types 5 and 29) is carried as AAC-LC at the core rate, which
-    is how ADTS signals it (implicit SBR); an explicit 24-bit rate maps to the nearest index.
-    """
-    if len(asc) < 2:
-        raise TsError(f"AudioSpecificConfig of {len(asc)} bytes is too short")
-    bits = int.from_bytes(asc[:8].ljust(8, b"\x00"), "big")
-    pos = 64
-
-    def take(n: int) -> int:
-        nonlocal pos
-        pos -= n
-        return (bits >> pos) & ((1 << n) - 1)
-
-    object_type = take(5)
-    if object_type == 31:
-        object_type = 32 + take(6)
-    rate_index = take(4)
-    if rate_index == 15:
-        rate_index = _nearest_rate_index(take(24))
-    channels = take(4)
-    if object_type in (_AAC_HE, _AAC_HE_V2):
-        object_type = _AAC_LC  # the core; the extension rate that follows is the SBR output rate
-    if object_type == 0 or rate_index >= len(AAC_SAMPLE_RATES):
-        raise TsError(f"AudioSpecificConfig with object type {object_type}, rate index {rate_index}")
-    return AacConfig(object_type, rate_index, channels)
+    """The AudioSpecificConfig as ADTS carries it: HE-AAC as its AAC-LC core (ADTS signals SBR implicitly)."""
+    try:
+        return codec.parse_audio_specific_config(asc).core()
+    except CodecError as e:
+        raise TsError(str(e)) from e
 
 
 def adts_header(cfg: AacConfig, payload_len: int) -> bytes:
@@ -232,7 +160,7 @@ def adts_header(cfg: AacConfig, payload_len: int) -> bytes:
     ch = cfg.channels & 0x07
     return bytes((
         0xFF, 0xF1,
-        (profile << 6) | (cfg.rate_index << 2) | (ch >> 2),
+        (profile << 6) | (cfg.sampling_index << 2) | (ch >> 2),
         ((ch & 0x03) << 6) | (frame_len >> 11),
         (frame_len >> 3) & 0xFF,
         ((frame_len & 0x07) << 5) | 0x1F,   # buffer fullness 0x7FF (variable rate)
@@ -244,6 +172,7 @@ def adts_header(cfg: AacConfig, payload_len: int) -> bytes:
 
 @dataclass
 class VideoTag:
+    """A video tag as this muxer sees it: H.264 or nothing, coded frames X folded into coded frames."""
     codec: str          # "h264", or "" for a codec TS does not carry here
     packet_type: int    # 0 sequence header, 1 coded frame, 2 end of sequence
     keyframe: bool
@@ -252,52 +181,15 @@ class VideoTag:
 
 
 def parse_video_tag(payload: bytes) -> Optional[VideoTag]:
-    """The codec, packet type and data of an FLV video tag body (legacy or Enhanced RTMP); None if empty."""
-    if len(payload) < 2:
+    """The H.264 view of a video tag body (legacy or Enhanced RTMP avc1); None if too short to say."""
+    try:
+        tag = codec.parse_video_tag(payload)
+    except CodecError:
         return None
-    b0 = payload[0]
-    keyframe = (b0 >> 4) & 0x07 == 1
-    if b0 & 0x80:  # Enhanced RTMP: FourCC instead of the codec id
-        ptype = b0 & 0x0F
-        if payload[1:5] != b"avc1":
-            return VideoTag("", ptype, keyframe, 0, b"")
-        if ptype == 1:
-            return VideoTag("h264", 1, keyframe, _cts(payload[5:8]), payload[8:])
-        if ptype == 3:  # coded frames with cts 0
-            return VideoTag("h264", 1, keyframe, 0, payload[5:])
-        return VideoTag("h264", ptype, keyframe, 0, payload[5:])
-    if b0 & 0x0F != FLV_VIDEO_AVC:
-        return VideoTag("", 1, keyframe, 0, b"")
-    if len(payload) < 5:
-        return None
-    return VideoTag("h264", payload[1], keyframe, _cts(payload[2:5]), payload[5:])
-
-
-def _cts(b: bytes) -> int:
-    if len(b) < 3:
-        return 0
-    v = (b[0] << 16) | (b[1] << 8) | b[2]
-    return v - (1 << 24) if v & 0x800000 else v
-
-
-@dataclass
-class AudioTag:
-    codec: str          # "aac", "mp3", or "" for a codec TS does not carry here
-    is_config: bool     # an AAC AudioSpecificConfig
-    data: bytes
-
-
-def parse_audio_tag(payload: bytes) -> Optional[AudioTag]:
-    if not payload:
-        return None
-    fmt = payload[0] >> 4
-    if fmt == FLV_AUDIO_AAC:
-        if len(payload) < 2:
-            return None
-        return AudioTag("aac", payload[1] == 0, payload[2:])
-    if fmt in (FLV_AUDIO_MP3, FLV_AUDIO_MP3_8K):
-        return AudioTag("mp3", False, payload[1:])
-    return AudioTag("", False, b"")
+    if not tag.is_avc:
+        return VideoTag("", tag.packet_type, tag.keyframe, 0, b"")
+    ptype = codec.PACKET_CODED_FRAMES if tag.is_coded_frames else tag.packet_type
+    return VideoTag("h264", ptype, tag.keyframe, tag.cts, tag.data)
 
 
 # ----------------------------------------------------------------------------- the muxer
@@ -374,31 +266,32 @@ class TsMuxer:
         """TS bytes for one FLV audio tag body at `timestamp` (ms)."""
         if not self.audio_enabled:
             return b""
-        tag = parse_audio_tag(payload)
-        if tag is None:
+        try:
+            tag = codec.parse_audio_tag(payload)
+        except CodecError:
             return b""
-        if not tag.codec:
-            self._unsupported(f"audio format {payload[0] >> 4}")
-            return b""
-        if tag.codec == "aac":
-            if tag.is_config:
+        if tag.sound_format == codec.AUDIO_CODEC_AAC:
+            if tag.is_sequence_header:
                 self.aac = parse_audio_specific_config(tag.data)
                 self._set_audio_codec("aac")
                 return b""
             if self.aac is None or not tag.data:
                 return b""
             es = adts_header(self.aac, len(tag.data)) + tag.data
-        else:
+        elif tag.sound_format in (codec.AUDIO_CODEC_MP3, codec.AUDIO_CODEC_MP3_8K):
             if not tag.data:
                 return b""
             self._set_audio_codec("mp3")
             es = tag.data
+        else:
+            self._unsupported(f"audio format {tag.sound_format}")
+            return b""
         ts = timestamp * TS_CLOCK_PER_MS
         return self._pes(AUDIO_PID, STREAM_ID_AUDIO, es, ts, ts, False)
 
-    def _set_audio_codec(self, codec: str) -> None:
-        if self.audio_codec != codec:
-            self.audio_codec = codec
+    def _set_audio_codec(self, name: str) -> None:
+        if self.audio_codec != name:
+            self.audio_codec = name
             self._track_added()
 
     def _unsupported(self, what: str) -> None:

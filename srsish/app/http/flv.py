@@ -1,7 +1,6 @@
 """HTTP-FLV live play: GET /app/stream.flv through the same consumer fan-out as RTMP players."""
 import re
 import socket
-import struct
 import time
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -18,19 +17,12 @@ from srsish.app.live.writer import QueueWriter
 from srsish.core import naming
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
+from srsish.kernel.flv import file_header, previous_tag_size, tag_header
 from srsish.kernel.message import SharedMessage
 
-FLV_HEADER_AV = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00"   # audio+video flags, then PreviousTagSize0
-_PREV_SIZE = struct.Struct(">I")
+FLV_HEADER_AV = file_header(has_audio=True, has_video=True)
 _CHUNK_END = b"\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
-
-
-def flv_tag_header(type_id: int, timestamp: int, size: int) -> bytes:
-    """The 11-byte FLV tag header: type, size, timestamp (24 bits + extension), stream id 0."""
-    ts = timestamp & 0xFFFFFFFF
-    return bytes((type_id, size >> 16, (size >> 8) & 0xFF, size & 0xFF,
-                  (ts >> 16) & 0xFF, (ts >> 8) & 0xFF, ts & 0xFF, ts >> 24, 0, 0, 0))
 
 
 def mount_pattern(mount: str) -> Optional["re.Pattern"]:
@@ -64,11 +56,11 @@ class FlvWriter(QueueWriter):
             if type(m) is SharedMessage:
                 payload = m.payload
                 size = len(payload)
-                append(flv_tag_header(m.type_id, rel(m.timestamp), size))
+                append(tag_header(m.type_id, rel(m.timestamp), size))
                 append(payload)
                 tail = m.cache.get("flv")
                 if tail is None:
-                    tail = m.cache["flv"] = _PREV_SIZE.pack(11 + size)
+                    tail = m.cache["flv"] = previous_tag_size(size)
                 append(tail)
             elif type(m) is StreamMarker and m.kind == "unpublish":
                 self.finished = True   # SRS cuts HTTP-FLV viewers off when the publisher leaves

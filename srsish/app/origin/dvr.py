@@ -18,8 +18,7 @@ from typing import List, Optional, Tuple
 
 from srsish.app.origin.feature import OriginContext, OriginFeature
 from srsish.core import naming, paths
-from srsish.kernel import flv, mp4
-from srsish.kernel.codec import AUDIO_CODEC_AAC, VIDEO_CODEC_AVC
+from srsish.kernel import codec, flv, mp4
 from srsish.kernel.jitter import Jitter
 from srsish.kernel.message import MSG_DATA, SharedMessage
 from srsish.protocol import amf0
@@ -223,9 +222,9 @@ class Mp4File(DvrFile):
         if not msg.is_sequence_header:
             return False
         try:
-            if msg.is_video and _is_avc(msg.payload):
+            if msg.is_video and codec.video_is_avc(msg.payload):
                 return self.muxer.config_differs("vide", mp4.flv_avc_config(msg.payload))
-            if msg.is_audio and _is_aac(msg.payload):
+            if msg.is_audio and codec.audio_is_aac(msg.payload):
                 return self.muxer.config_differs("soun", mp4.flv_aac_config(msg.payload))
         except mp4.Mp4Error:
             return False
@@ -243,13 +242,13 @@ class Mp4File(DvrFile):
         return False
 
     def _video(self, payload: bytes, msg: SharedMessage, ts: int) -> bool:
-        if not _is_avc(payload):
+        if not codec.video_is_avc(payload):
             self._warn("vcodec", f"dvr mp4 {self.path}: only H.264 video is recorded, skipping this video")
             return False
         if msg.is_sequence_header:
             self.muxer.set_video_config(mp4.flv_avc_config(payload))
             return True
-        if len(payload) < 2 or payload[1] != 1 or self.muxer.video is None:
+        if not codec.video_is_coded_frames(payload) or self.muxer.video is None:
             return False                                # end of sequence, or frames before the config
         cts, key, data = mp4.flv_avc_sample(payload)
         if not key and not self.has_keyframe:
@@ -259,7 +258,7 @@ class Mp4File(DvrFile):
         return True
 
     def _audio(self, payload: bytes, msg: SharedMessage, ts: int) -> bool:
-        if not _is_aac(payload):
+        if not codec.audio_is_aac(payload):
             self._warn("acodec", f"dvr mp4 {self.path}: only AAC audio is recorded, skipping this audio")
             return False
         if msg.is_sequence_header:
@@ -281,14 +280,6 @@ class Mp4File(DvrFile):
             self._warned.add(key)
             if self.log is not None:
                 self.log.warning(text)
-
-
-def _is_avc(payload: bytes) -> bool:
-    return bool(payload) and not payload[0] & 0x80 and payload[0] & 0x0F == VIDEO_CODEC_AVC
-
-
-def _is_aac(payload: bytes) -> bool:
-    return bool(payload) and payload[0] >> 4 == AUDIO_CODEC_AAC
 
 
 # ----------------------------------------------------------------------------- the feature
