@@ -3,7 +3,6 @@ import copy
 import math
 import pickle
 import random
-import timeit
 
 import pytest
 
@@ -691,20 +690,3 @@ def test_amf3_references_do_not_leak_between_decode_calls():
     decode(h("11 06 03 61"))
     with pytest.raises(Amf0Error, match="reference"):
         decode(h("11 06 00"))
-
-
-# ------------------------------------------------------------------------------------------------
-# Speed: a connect command is encoded and decoded per connection, and the _result per connect.
-
-
-def test_connect_encode_decode_speed():
-    values = PUBLISH_CONNECT_VALUES[:2] + [
-        dict(PLAY_CONNECT_VALUES[2], type="nonprivate", swfUrl="rtmp://h/live", objectEncoding=0.0)
-    ]
-    assert len(values[2]) == 11
-
-    def cycle():
-        decode_command(encode(*values))
-
-    per_call = min(timeit.repeat(cycle, number=500, repeat=5)) / 500
-    assert per_call < 50e-6, f"encode+decode of a connect took {per_call * 1e6:.1f} us"

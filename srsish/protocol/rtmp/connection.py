@@ -53,12 +53,14 @@ UC_STREAM_IS_RECORDED = 4
 UC_PING_REQUEST = 6
 UC_PING_RESPONSE = 7
 
-# Chunk stream ids as SRS uses them.
+# Chunk stream ids we send on. Control on 2 and commands on 3 are SRS's (srs.md 5.2); stream
+# commands, data and video follow SRS too. Audio has gone out on 4 since srsish's first player:
+# srs.md records no SRS fact about it and players accept any id, so the wire stays as it is.
 CSID_PROTOCOL_CONTROL = 2
 CSID_OVER_CONNECTION = 3
+CSID_AUDIO = 4
 CSID_OVER_STREAM = 5
 CSID_VIDEO = 6
-CSID_AUDIO = 7
 
 _U32 = struct.Struct(">I")
 _U32U8 = struct.Struct(">IB")
@@ -138,6 +140,26 @@ class ConnectionClosed:
 
 Event = Union[HandshakeComplete, Command, Data, Media, UserControl, Acknowledgement, WindowAckSize,
               PeerBandwidth, ChunkSizeChanged, ConnectionClosed]
+
+
+# ---- messages rendered on their own (for a writer that must not share the output buffer) --
+
+def user_control_message(event: int, value: int, chunk_size: int, extra: Optional[int] = None) -> bytes:
+    """A User Control message on the protocol control chunk stream."""
+    payload = _U16U32.pack(event, value) if extra is None else _U16U32U32.pack(event, value, extra)
+    return encode_message(CSID_PROTOCOL_CONTROL, MSG_USER_CONTROL, 0, 0, payload, chunk_size)
+
+
+def command_message(name: str, transaction_id: float, command_object: Any, args: tuple, chunk_size: int,
+                    stream_id: int = 0, csid: int = CSID_OVER_CONNECTION) -> bytes:
+    """An AMF0 command message."""
+    payload = amf0.encode(name, float(transaction_id), command_object, *args)
+    return encode_message(csid, MSG_AMF0_COMMAND, 0, stream_id, payload, chunk_size)
+
+
+def on_status_message(stream_id: int, info: dict, chunk_size: int, name: str = "onStatus") -> bytes:
+    """An onStatus (or onFCPublish/onFCUnpublish) call on the stream's chunk stream."""
+    return command_message(name, 0, None, (info,), chunk_size, stream_id, CSID_OVER_STREAM)
 
 
 # ---- the connection ----------------------------------------------------------------------
@@ -322,17 +344,16 @@ class RtmpConnection:
         self._send_control(MSG_ACK, _U32.pack(sequence & 0xFFFFFFFF))
 
     def send_user_control(self, event: int, value: int, extra: Optional[int] = None) -> None:
-        payload = _U16U32.pack(event, value) if extra is None else _U16U32U32.pack(event, value, extra)
-        self._send_control(MSG_USER_CONTROL, payload)
+        self._out.append(user_control_message(event, value, self.out_chunk_size, extra))
 
     def send_command(self, name: str, transaction_id: float, command_object: Any, *args: Any,
                      stream_id: int = 0, csid: int = CSID_OVER_CONNECTION) -> None:
-        payload = amf0.encode(name, float(transaction_id), command_object, *args)
-        self.send_message(csid, MSG_AMF0_COMMAND, 0, stream_id, payload)
+        self._out.append(command_message(name, transaction_id, command_object, args, self.out_chunk_size,
+                                         stream_id, csid))
 
     def send_on_status(self, stream_id: int, info: dict, name: str = "onStatus") -> None:
         """An onStatus (or onFCPublish/onFCUnpublish) call on the stream's chunk stream."""
-        self.send_command(name, 0, None, info, stream_id=stream_id, csid=CSID_OVER_STREAM)
+        self._out.append(on_status_message(stream_id, info, self.out_chunk_size, name))
 
     def send_data(self, stream_id: int, *values: Any, timestamp: int = 0) -> None:
         self.send_message(CSID_OVER_STREAM, MSG_AMF0_DATA, timestamp, stream_id, amf0.encode(*values))
