@@ -18,6 +18,7 @@ repeated the first one wins (as SRS's lookup does) and a warning is recorded; `h
 `http_server.listen` stay strings (`"1985"` or `"ip:port"`); `cfg.log_level` is `srs_log_level_v2`
 when set, else `srs_log_level`; env-only mode (no file) listens on 1935 unless `SRS_LISTEN` says otherwise.
 """
+import copy
 import os
 from typing import Mapping, Optional
 
@@ -196,10 +197,15 @@ def load_config(path: Optional[str], env: Optional[Mapping[str, str]] = None) ->
     return Config(path, root, tree.warnings, tree.unimplemented)
 
 
+_DEFAULTS: Optional[dict] = None  # the typed tree of a conf that sets nothing, made on first use
+
+
 def spec_defaults(dotted: str) -> dict:
     """A fresh copy of the SPEC defaults of one block, e.g. "vhost.http_hooks" (for code that builds a conf by hand)."""
-    raw = {"listen": ["1935"], "vhost": {DEFAULT_VHOST: {}}}
-    node = _typed(raw, _Tree())
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        _DEFAULTS = _typed({"listen": ["1935"], "vhost": {DEFAULT_VHOST: {}}}, _Tree())
+    node = _DEFAULTS
     parts = dotted.split(".")
     if parts[0] == "vhost":
         node = node["vhost"][DEFAULT_VHOST]
@@ -208,4 +214,4 @@ def spec_defaults(dotted: str) -> dict:
         node = node[part]
     if not isinstance(node, dict):
         raise KeyError(f"{dotted!r} is not a block")
-    return node
+    return copy.deepcopy(node)
