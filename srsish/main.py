@@ -48,7 +48,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"srsish: config error: {e}", file=sys.stderr)
         return 1
     if args.test:
-        for w in config.warnings:
+        for w in config.all_warnings:
             print(f"srsish: warning: {w}", file=sys.stderr)
         print(f"srsish: the configuration file {path or '(env)'} syntax is ok", file=sys.stderr)
         print(f"srsish: configuration file {path or '(env)'} test is successful", file=sys.stderr)
@@ -65,7 +65,7 @@ def _run(config) -> int:
     from srsish.core.log import get_logger, setup_logging
     setup_logging(config.log_tank, config.log_file, config.log_level)
     log = get_logger()
-    for w in config.warnings:
+    for w in config.all_warnings:
         log.warning("%s", w)
     server = Server(config)
     try:

@@ -290,8 +290,8 @@ def http_roles(config: Config) -> Dict[Tuple[str, int], Set[str]]:
     roles: Dict[Tuple[str, int], Set[str]] = {}
     for section, role in (("http_api", "api"), ("http_server", "static")):
         conf = config.section(section)
-        if conf.get("enabled"):
-            roles.setdefault(parse_endpoint(str(conf.get("listen"))), set()).add(role)
+        if conf["enabled"]:
+            roles.setdefault(parse_endpoint(str(conf["listen"])), set()).add(role)
     return roles
 
 

@@ -16,6 +16,7 @@ import trustme
 from gevent.server import StreamServer
 
 from srsish import SIGNATURE
+from srsish.app.config import spec_defaults
 from srsish.app.hooks.worker import AsyncCallWorker
 from srsish.app.hooks.http_hooks import (HookContext, HookEvents, HttpHooks, build_body,
                                    judge_reply)
@@ -45,7 +46,7 @@ CTX = HookContext(client_id="x42bnd27", ip="127.0.0.1", vhost="__defaultVhost__"
 
 
 def conf(event: str, *urls: str, **kw: object) -> dict:
-    c: dict = {"enabled": True, event: list(urls), "timeout": 5.0}
+    c: dict = {**spec_defaults("vhost.http_hooks"), "enabled": True, event: list(urls), "timeout": 5.0}
     c.update(kw)
     return c
 

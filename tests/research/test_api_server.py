@@ -12,6 +12,7 @@ from typing import Iterator, Optional
 
 import pytest
 
+from srsish.app.config import spec_defaults
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -197,7 +198,7 @@ def test_hls_notify_get_answers_plain_text(server):
 def test_http_hooks_against_the_real_server(token_server):
     hooks = HttpHooks("srv1", "svc1")
     try:
-        conf = {"enabled": True, "timeout": 5.0,
+        conf = {**spec_defaults("vhost.http_hooks"), "enabled": True, "timeout": 5.0,
                 "on_publish": [token_server.url("/api/v1/streams")],
                 "on_unpublish": [token_server.url("/api/v1/streams")],
                 "on_hls": [token_server.url("/api/v1/hls")],

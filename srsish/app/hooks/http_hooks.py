@@ -11,14 +11,13 @@ from srsish.core.log import get_logger
 
 __all__ = ["HookContext", "HookEvents", "HookVerdict", "HttpHooks", "build_body", "judge_reply"]
 
-DEFAULT_TIMEOUT = 30.0          # seconds; SRS's http client default
 NOTIFY_TIMEOUT = 10.0           # on_hls_notify has its own, as in SRS
 
 
 def _urls(conf: dict, action: str) -> list[str]:
-    if not conf or not conf.get("enabled"):
+    if not conf or not conf["enabled"]:
         return []
-    urls = conf.get(action) or []
+    urls = conf[action]
     if isinstance(urls, str):
         urls = urls.split()
     return [u for u in urls if u]
@@ -97,7 +96,7 @@ class HttpHooks:
         templates = _urls(conf, "on_hls_notify")
         if not templates:
             return
-        tls_verify = bool(conf.get("tls_verify", True))
+        tls_verify = bool(conf["tls_verify"])
         absolute = ts_url.startswith(("http://", "https://"))
         urls = [ts_url if absolute else
                 _replace_notify(t, self.server_id, self.service_id, ctx, ts_url)
@@ -137,7 +136,7 @@ class HttpHooks:
             return None
         return _HookCall(action, tuple(urls), _utf8(build_body(action, ctx, self.server_id,
                                                                self.service_id)),
-                         _timeout(conf), bool(conf.get("tls_verify", True)), ctx.client_id)
+                         _timeout(conf), bool(conf["tls_verify"]), ctx.client_id)
 
     def _deliver(self, call: "_HookCall", url: str) -> Optional[str]:
         """One POST, judged and logged: None on success, else the reason."""
@@ -198,8 +197,7 @@ class _HookCall:
 
 
 def _timeout(conf: dict) -> float:
-    value = float(conf.get("timeout") or DEFAULT_TIMEOUT)
-    return value if value > 0 else DEFAULT_TIMEOUT
+    return float(conf["timeout"])
 
 
 def _ms(started: float) -> int:

@@ -123,10 +123,10 @@ class HttpApi:
         return HttpResponse(status, [("Content-Type", "application/json")], text.encode())
 
     def _check_auth(self, req: HttpRequest) -> Optional[HttpResponse]:
-        auth = self.state.config().section("http_api").get("auth", {})
-        if not auth.get("enabled"):
+        auth = self.state.config().section("http_api")["auth"]
+        if not auth["enabled"]:
             return None
-        expected = f"{auth.get('username') or ''}:{auth.get('password') or ''}".encode()
+        expected = f"{auth['username']}:{auth['password']}".encode()
         given = req.headers.get("authorization", "")
         if given.lower().startswith("basic "):
             try:
@@ -148,13 +148,13 @@ class HttpApi:
             vid = self._vhost_id(name)
             sources = [s for s in self.state.sources if s.vhost == name]
             clients = [c for c in self.state.clients if c.describe()["vhost"] == name]
-            objs.append({"id": vid, "name": name, "enabled": bool(vhost.get("enabled", True)),
+            objs.append({"id": vid, "name": name, "enabled": bool(vhost["enabled"]),
                          "clients": len(clients), "streams": len(sources),
                          "send_bytes": sum(c.send_bytes for c in clients),
                          "recv_bytes": sum(c.recv_bytes for c in clients),
                          "kbps": self.state.statistic.rates(vid),
-                         "hls": {"enabled": bool(vhost["hls"].get("enabled")),
-                                 "fragment": vhost["hls"].get("hls_fragment")}})
+                         "hls": {"enabled": bool(vhost["hls"]["enabled"]),
+                                 "fragment": vhost["hls"]["hls_fragment"]}})
         if ident:
             found = [o for o in objs if o["id"] == ident]
             return self._ok(vhost=found[0]) if found else self._error(ERROR_STREAM_NOT_FOUND)

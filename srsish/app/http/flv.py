@@ -124,8 +124,7 @@ class FlvClient:
             stream_url=naming.stream_url(vhost, self.app, self.stream), stream_id=self.source.id if self.source else "")
 
     def _hooks_conf(self) -> dict:
-        current = self.streams.config().vhost(self.vhost["name"])
-        return (current or self.vhost)["http_hooks"]
+        return self.streams.config().hooks_conf(self.vhost["name"]) or self.vhost["http_hooks"]
 
     def serve(self, extra: List[Tuple[str, str]], chunked: bool) -> None:
         """Gate, then stream until the viewer leaves, the publisher leaves, or we are kicked."""
@@ -145,7 +144,7 @@ class FlvClient:
             return
         self.source = source
         play = self.vhost["play"]
-        consumer = source.create_consumer(int(float(play.get("queue_length", 30)) * 1000))
+        consumer = source.create_consumer(int(float(play["queue_length"]) * 1000))
         headers = [("Content-Type", "video/x-flv"), ("Cache-Control", "no-cache"), ("Connection", "Close")]
         if chunked:
             headers.append(("Transfer-Encoding", "chunked"))
@@ -156,8 +155,8 @@ class FlvClient:
         reason = "viewer closed"
         try:
             self.conn.send(head + first)
-            latency = 0 if self.vhost.get("min_latency") else int(play.get("mw_latency", 350))
-            writer = FlvWriter(self, consumer, latency, int(play.get("mw_msgs", 0)), chunked)
+            latency = 0 if self.vhost["min_latency"] else int(play["mw_latency"])
+            writer = FlvWriter(self, consumer, latency, int(play["mw_msgs"]), chunked)
             writer_g = gevent.spawn(writer.run)
             writer_g.link(lambda g: self._shutdown())
             self.log.info("start HTTP-FLV play vhost=%s, app=%s, stream=%s", self.vhost["name"], self.app,
@@ -206,12 +205,12 @@ class HttpFlvStreams:
         vhost_name = req.query_dict().get("vhost") or req.query_dict().get("domain") or req.host or \
             naming.DEFAULT_VHOST
         vhost = self.config().vhost(vhost_name)
-        if vhost is None or not vhost.get("enabled", True):
+        if vhost is None or not vhost["enabled"]:
             return None
-        remux = vhost.get("http_remux", {})
-        if not remux.get("enabled"):
+        remux = vhost["http_remux"]
+        if not remux["enabled"]:
             return None
-        pattern = mount_pattern(remux.get("mount", "[vhost]/[app]/[stream].flv"))
+        pattern = mount_pattern(remux["mount"])
         m = pattern.match(req.path) if pattern else None
         if not m:
             return None

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import gevent
 
-from srsish.app.config import Config
+from srsish.app.config import Config, spec_defaults
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.http.types import HttpRequest, HttpResponse
 from srsish.app.live.source import SourceRegistry
@@ -58,8 +58,8 @@ class HlsPlayContexts:
     # -- the HTTP server's entry point ------------------------------------------------------
     def handle(self, req: HttpRequest, vhost: dict, app: str, stream: str) -> Optional[HttpResponse]:
         """The response for this playlist request, or None to let the HTTP server serve the file."""
-        hls = vhost.get("hls") or {}
-        if req.method != "GET" or not hls.get("enabled") or not hls.get("hls_ctx", True):
+        hls = vhost["hls"]
+        if req.method != "GET" or not hls["enabled"] or not hls["hls_ctx"]:
             return None
         playlist = self._playlist_path(req.path)
         if playlist is None:
@@ -68,7 +68,7 @@ class HlsPlayContexts:
         session = self.sessions.get(ctx_id) if ctx_id else None
         if session is not None:
             session.last_seen = time.monotonic()
-            return self._playlist_with_ctx(playlist, ctx_id) if hls.get("hls_ts_ctx", True) else None
+            return self._playlist_with_ctx(playlist, ctx_id) if hls["hls_ts_ctx"] else None
         known_format = bool(ctx_id) and _CTX_ID.fullmatch(ctx_id) is not None
         sid = ctx_id if known_format else self._new_id()
         hook = self.hook_context(req, vhost, app, stream, sid)
@@ -78,12 +78,12 @@ class HlsPlayContexts:
             log.warning("hls play rejected ip=%s %s/%s: %s", req.ip, app, stream, verdict.reason)
             return HttpResponse(403, [("Content-Type", "text/plain; charset=utf-8")],
                                 b"Forbidden: on_play rejected this viewer\n")
-        self.sessions[sid] = HlsSession(sid, vhost.get("name", DEFAULT_VHOST), hook, time.monotonic())
+        self.sessions[sid] = HlsSession(sid, vhost["name"], hook, time.monotonic())
         self._ensure_checker()
         log.info("hls play session ip=%s vhost=%s app=%s stream=%s param=%s", req.ip, hook.vhost, app, stream,
                  hook.param)
         if known_format:
-            return self._playlist_with_ctx(playlist, sid) if hls.get("hls_ts_ctx", True) else None
+            return self._playlist_with_ctx(playlist, sid) if hls["hls_ts_ctx"] else None
         return HttpResponse(200, [("Content-Type", VARIANT_CONTENT_TYPE), ("Cache-Control", "no-cache")],
                             render_variant_playlist(self.session_url(req, sid)).encode("utf-8"))
 
@@ -117,7 +117,7 @@ class HlsPlayContexts:
 
     def hook_context(self, req: HttpRequest, vhost: dict, app: str, stream: str, sid: str) -> HookContext:
         """on_play/on_stop fields as SRS sends them for HLS."""
-        vhost_name = vhost.get("name", DEFAULT_VHOST)
+        vhost_name = vhost["name"]
         base = stream[:-5] if stream.endswith(".m3u8") else stream
         source = self.sources.get(vhost_name, app, base)
         return HookContext(client_id=sid, ip=req.ip, vhost=vhost_name, app=app, stream=base + ".m3u8",
@@ -147,8 +147,7 @@ class HlsPlayContexts:
 
     def _stop(self, s: HlsSession, why: str) -> None:
         get_logger(s.id).info("hls play session ends (%s): %s/%s", why, s.hook.app, s.hook.stream)
-        vhost = self.config().vhost(s.vhost) or {}
-        self.hooks.on_stop(vhost.get("http_hooks") or {}, s.hook)
+        self.hooks.on_stop(self.config().hooks_conf(s.vhost) or {}, s.hook)
 
     def _ensure_checker(self) -> None:
         if self._checker is None or self._checker.dead:
@@ -171,16 +170,15 @@ class HlsPlayContexts:
                 return sid
 
     def _window(self, vhost_name: str) -> float:
-        vhost = self.config().vhost(vhost_name) or {}
-        return float((vhost.get("hls") or {}).get("hls_window", 60))
+        vhost = self.config().vhost(vhost_name) or spec_defaults("vhost")
+        return float(vhost["hls"]["hls_window"])
 
     def _hooks_conf(self, vhost: dict) -> dict:
-        current = self.config().vhost(vhost.get("name", DEFAULT_VHOST)) or vhost
-        return current.get("http_hooks") or {}
+        return self.config().hooks_conf(vhost["name"]) or vhost["http_hooks"]
 
     def _playlist_path(self, path: str) -> Optional[str]:
         """The playlist file under http_server.dir, or None."""
-        root = self.config().section("http_server").get("dir", "./objs/nginx/html")
+        root = self.config().http_server_dir
         if "." in path.split("/"):
             return None
         try:

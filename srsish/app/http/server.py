@@ -278,7 +278,7 @@ class HttpServer:
     def _crossdomain(self, role: str) -> bool:
         cfg = self.config()
         section = cfg.section("http_api" if role == "api" else "http_server")
-        return bool(section.get("crossdomain", True))
+        return bool(section["crossdomain"])
 
     def _handle(self, sock: socket.socket, address) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -358,7 +358,7 @@ class HttpServer:
                 return True
         elif req.path.endswith(".ts") and "hls_ctx=" in req.query:
             self.hls_sessions.touch(req)
-        root = self.config().section("http_server").get("dir", "./objs/nginx/html")
+        root = self.config().http_server_dir
         if not StaticFiles(root).serve(conn, req, keep_alive, extra):
             conn.respond(req, text_response(404, "not found"), keep_alive, extra)
         return True
@@ -366,7 +366,7 @@ class HttpServer:
     def _hls_ctx(self, req: HttpRequest) -> Optional[HttpResponse]:
         vhost_name = req.query_dict().get("vhost") or req.host or DEFAULT_VHOST
         vhost = self.config().vhost(vhost_name)
-        if vhost is None or not vhost["hls"].get("enabled") or not vhost["hls"].get("hls_ctx", True):
+        if vhost is None or not vhost["hls"]["enabled"] or not vhost["hls"]["hls_ctx"]:
             return None
         app, _, stream = req.path.strip("/").rpartition("/")
         return self.hls_sessions.handle(req, vhost, app, stream)

@@ -34,9 +34,9 @@ class LiveSource:
 
     # -- configuration ---------------------------------------------------------------
     def configure(self, play_conf: dict) -> None:
-        self.gop.enabled = bool(play_conf.get("gop_cache", True))
-        self.gop.max_frames = int(play_conf.get("gop_cache_max_frames", 2500))
-        mode = play_conf.get("time_jitter", "full")
+        self.gop.enabled = bool(play_conf["gop_cache"])
+        self.gop.max_frames = int(play_conf["gop_cache_max_frames"])
+        mode = play_conf["time_jitter"]
         if mode != self.time_jitter:
             self.time_jitter = mode
             self.jitter = Jitter(mode if mode == "full" else "off")

@@ -289,21 +289,21 @@ class Dvr(OriginFeature):
 
     @classmethod
     def create(cls, ctx: OriginContext) -> Optional["Dvr"]:
-        conf = ctx.vhost.get("dvr") or {}
-        if not conf.get("enabled"):
+        conf = ctx.vhost["dvr"]
+        if not conf["enabled"]:
             return None
-        if not applies(conf.get("dvr_apply"), ctx.hook.app, ctx.hook.stream):
+        if not applies(conf["dvr_apply"], ctx.hook.app, ctx.hook.stream):
             return None
         return cls(ctx, conf)
 
     def __init__(self, ctx: OriginContext, conf: dict) -> None:
         self.ctx = ctx
         self.log = ctx.log
-        self.path = DvrPath(str(conf.get("dvr_path") or "./objs/nginx/html/[app]/[stream].[timestamp].flv"))
-        self.segmented = conf.get("dvr_plan", "session") == "segment"
-        self.duration_ms = int(float(conf.get("dvr_duration", 30)) * 1000)
-        self.wait_keyframe = bool(conf.get("dvr_wait_keyframe", True))
-        self.jitter_mode = conf.get("time_jitter", "full")
+        self.path = DvrPath(str(conf["dvr_path"]))
+        self.segmented = conf["dvr_plan"] == "segment"
+        self.duration_ms = int(float(conf["dvr_duration"]) * 1000)
+        self.wait_keyframe = bool(conf["dvr_wait_keyframe"])
+        self.jitter_mode = conf["time_jitter"]
         self.file: Optional[DvrFile] = None
         self.metadata: Optional[SharedMessage] = None
         self.video_sh: Optional[SharedMessage] = None

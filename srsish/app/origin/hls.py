@@ -201,8 +201,8 @@ class Hls(OriginFeature):
     # -- OriginFeature ------------------------------------------------------------------
     @classmethod
     def create(cls, ctx: OriginContext) -> Optional["Hls"]:
-        conf = ctx.vhost.get("hls") or {}
-        if not conf.get("enabled"):
+        conf = ctx.vhost["hls"]
+        if not conf["enabled"]:
             return None
         if ctx.hls_streams is None:
             raise ValueError("no HlsStreams in the OriginContext: the server must give one")
@@ -371,7 +371,7 @@ class Hls(OriginFeature):
         ts_rel = naming.expand(self.conf["hls_ts_file"], {**seg.values, "duration": str(duration)})
         final = paths.join_under(self.root_real, ts_rel)
         os.replace(seg.tmp, final)
-        uri = segment_uri(ts_rel, self.m3u8_rel, self.conf.get("hls_entry_prefix") or "")
+        uri = segment_uri(ts_rel, self.m3u8_rel, self.conf["hls_entry_prefix"] or "")
         done = Segment(seg.seq, final, self._hook_path(ts_rel), uri, duration, seg.discontinuity)
         stream.window.append(done)
         expired = self._shrink()
@@ -409,7 +409,7 @@ class Hls(OriginFeature):
 
     def _queue_hooks(self, seg: Segment) -> None:
         conf = self.ctx.hooks_conf()
-        if not conf or not conf.get("enabled"):
+        if not conf or not conf["enabled"]:
             return
         ctx = dataclasses.replace(self.ctx.hook, duration=seg.duration_ms / 1000.0, cwd=self.ctx.cwd, file=seg.file,
                                   url=hook_url(seg.uri, self.m3u8_rel), m3u8=self._hook_path(self.m3u8_rel),

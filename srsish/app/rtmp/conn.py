@@ -170,12 +170,12 @@ class RtmpConn:
                       req.tcUrl, req.pageUrl, req.schema, req.host, req.port, req.app,
                       "null" if not req.param else req.param)
         vhost = self.services.config().vhost(req.host or DEFAULT_VHOST)
-        if vhost is None or not vhost.get("enabled", True):
+        if vhost is None or not vhost["enabled"]:
             self._reject(f"vhost {req.host} is not configured or disabled")
         self.vhost = vhost
         self.session.accept_connect(
-            window_ack_size=int(vhost.get("out_ack_size", 2500000)),
-            chunk_size=int(vhost.get("chunk_size") or self.services.config().chunk_size),
+            window_ack_size=int(vhost["out_ack_size"]),
+            chunk_size=int(vhost["chunk_size"]),
             server_data=dict(srs_sig="srsish", srs_server=SIGNATURE, srs_license="MIT",
                              srs_url="https://github.com/ossrs/srs", srs_version=VERSION,
                              srs_server_ip=self._local_ip(), srs_pid=float(os.getpid()), srs_id=self.id))
@@ -206,7 +206,7 @@ class RtmpConn:
                     break
         req = self.req = ev.request
         vhost = self.services.config().vhost(req.vhost)
-        if vhost is None or not vhost.get("enabled", True):
+        if vhost is None or not vhost["enabled"]:
             self._reject(f"vhost {req.vhost} is not configured or disabled")
         self.vhost = vhost
         if not req.stream:
@@ -228,8 +228,7 @@ class RtmpConn:
 
     def _hooks_conf(self) -> dict:
         """The vhost's http_hooks as the config says now, so a reload applies to the next event."""
-        current = self.services.config().vhost(self.vhost["name"])
-        return (current or self.vhost)["http_hooks"]
+        return self.services.config().hooks_conf(self.vhost["name"]) or self.vhost["http_hooks"]
 
     def _identified(self) -> LiveSource:
         req = self.req
@@ -283,8 +282,8 @@ class RtmpConn:
 
     def _publish_loop(self) -> None:
         pub = self.vhost["publish"]
-        first_timeout = max(0.1, pub.get("firstpkt_timeout", 20000) / 1000.0)
-        normal_timeout = max(0.1, pub.get("normal_timeout", 5000) / 1000.0)
+        first_timeout = max(0.1, pub["firstpkt_timeout"] / 1000.0)
+        normal_timeout = max(0.1, pub["normal_timeout"] / 1000.0)
         timeout = first_timeout
         source = self.source
         session = self.session
@@ -338,7 +337,7 @@ class RtmpConn:
         play = self.vhost["play"]
         if not source.is_publishing:
             source.configure(play)
-        consumer = source.create_consumer(int(float(play.get("queue_length", 30)) * 1000))
+        consumer = source.create_consumer(int(float(play["queue_length"]) * 1000))
         self.consumer = consumer
         self.log.info("start play vhost=%s, app=%s, stream=%s, publishing=%s, gop=%d",
                       self.vhost["name"], req.app, req.stream, source.is_publishing, len(source.gop.messages))
@@ -367,8 +366,8 @@ class RtmpConn:
         session = self.session
         chunker = MediaChunker(session.out_chunk_size, session.stream_id, consumer.relative_timestamp,
                                {UNPUBLISH: session.unpublish_notify(), PUBLISH: session.publish_notify()})
-        latency = 0 if self.vhost.get("min_latency") else int(play.get("mw_latency", 350))
-        return PlayWriter(self.sock, consumer, chunker, latency, int(play.get("mw_msgs", 0)), self._count_sent)
+        latency = 0 if self.vhost["min_latency"] else int(play["mw_latency"])
+        return PlayWriter(self.sock, consumer, chunker, latency, int(play["mw_msgs"]), self._count_sent)
 
     def _count_sent(self, n: int) -> None:
         self.send_bytes += n
