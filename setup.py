@@ -16,6 +16,9 @@ setup(
         "bottle>=0.12",
         "simplejson>=3.19",
         "configobj>=5.0.8",
+        # A well-kept sans-IO HTTP/1.1 parser (bytes in, events out): reads the HTTP server's requests,
+        # the same shape as our own protocol layer.
+        "h11>=0.16",
         # A gevent-cooperative HTTP client with a per-host keep-alive pool, for hooks.
         "geventhttpclient>=2.0,<3",   # the hook client wraps two of its 2.x pool methods
     ],
