@@ -1,4 +1,4 @@
-"""The bundled HTTP callback server: receives SRS-style hooks, verifies and dedupes them, logs them, answers `{"code":0}`."""
+"""The bundled HTTP callback server: receives SRS-style hooks, verifies and dedupes them, logs them, answers 0."""
 from gevent import monkey
 
 monkey.patch_all()
@@ -231,8 +231,8 @@ def callback(route: str) -> str:
             counts["duplicates"] += 1
             entry["repeats"] += 1
             entry["last_attempt"] = meta["attempt"]
-            log("DUPLICATE %s, already processed: answered again, not processed twice%s" % (
-                action, tags(meta)))
+            log("DUPLICATE %s: already processed, answered again, not processed twice%s" % (
+                summary(action, body), tags(meta)))
             return reply(200, answer)
     if action not in GATING and counts["failed"] < fail_first:
         counts["failed"] += 1

@@ -290,7 +290,8 @@ def test_secret_refuses_bad_missing_stale_or_tampered(secret_server, case):
     status, answer = secret_server.post("clients", raw, headers)
     assert status == 401 and answer["code"] == 401 and answer["data"], case
     assert client not in json.dumps(secret_server.events()), "a refused request was processed"
-    assert re.search(r"UNAUTHORIZED /api/v1/clients: .+, not processed \(id=ev-%s\)" % re.escape(client), secret_server.output())
+    line = r"UNAUTHORIZED /api/v1/clients: .+, not processed \(id=ev-%s\)" % re.escape(client)
+    assert re.search(line, secret_server.output())
     # the same event signed correctly afterwards is processed: a refusal does not burn its id
     raw = raw_body("on_close", client_id=client)
     assert secret_server.post("clients", raw, signed(raw, "ev-" + client, attempt=2))[0] == 200
