@@ -66,12 +66,12 @@ def _clean(value: object) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: "\\x%02x" % ord(m.group()), text)
 
 
-def log(text: str) -> None:
-    print("[%s] %s" % (time.strftime("%Y-%m-%d %H:%M:%S"), text), flush=True)
-
-
 def now_text() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def log(text: str) -> None:
+    print("[%s] %s" % (now_text(), text), flush=True)
 
 
 def record(route: str, action: str, verdict: str, body: object, meta: Optional[dict] = None) -> dict:
