@@ -1,24 +1,30 @@
-"""The bundled HTTP callback server: receives SRS-style hooks, logs them, answers `{"code":0}` (or rejects a bad token)."""
+"""The bundled HTTP callback server: receives SRS-style hooks, verifies and dedupes them, logs them, answers 0."""
 from gevent import monkey
 
 monkey.patch_all()
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
 import html  # noqa: E402
 import re  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from typing import Optional  # noqa: E402
 
 import bottle  # noqa: E402
 import simplejson  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 
-USAGE = """Usage: python server.py <port> [--host HOST] [--tokens a,b | --tokens-file FILE]
+USAGE = """Usage: python server.py <port> [--host HOST] [--tokens a,b | --tokens-file FILE] [--secret KEY] [--fail N]
   Receives the HTTP callbacks of srsish (or SRS) and answers {"code":0}.
   e.g.: python server.py 8085
 With tokens, on_connect/on_publish/on_play are rejected unless their param has token=<one of them>.
+With a secret, every POST must carry a valid X-Srsish-Signature and a timestamp within 300 s (else HTTP 401).
+With --fail N, the first N notifications (not on_connect/on_publish/on_play) get HTTP 500, to watch retries.
+An event id already processed is answered again but not processed twice.
 GET / lists the callbacks received; GET /api/v1/events gives them as JSON."""
 
 # route -> the actions it accepts (the routes SRS's own api-server uses)
@@ -32,10 +38,26 @@ ROUTES = {
 }
 GATING = frozenset(("on_connect", "on_publish", "on_play"))
 MAX_EVENTS = 1000
+MAX_EVENT_IDS = 10000  # how many processed event ids are remembered for deduplication
+MAX_SERVERS = 100  # how many servers' last heartbeat are kept
+MAX_SKEW = 300  # seconds a signed request's timestamp may be away from now
+
+# srsish's identity headers (bottle reads header names case-insensitively)
+EVENT_ID = "X-Srsish-Event-Id"
+ATTEMPT = "X-Srsish-Attempt"
+TIMESTAMP = "X-Srsish-Timestamp"
+SIGNATURE = "X-Srsish-Signature"
+RECOVERED = "X-Srsish-Recovered"
 
 app = bottle.Bottle()
 events: collections.deque = collections.deque(maxlen=MAX_EVENTS)  # newest on the left
+# event id -> (the answer it got, its entry in `events`) once processed, or None when it was refused by --fail
+event_ids: "collections.OrderedDict[str, Optional[tuple]]" = collections.OrderedDict()
+heartbeats: "collections.OrderedDict[str, dict]" = collections.OrderedDict()  # server -> last beat
 tokens: frozenset = frozenset()
+secret: bytes = b""
+fail_first = 0  # --fail N
+counts = {"failed": 0, "duplicates": 0, "unauthorized": 0}
 
 
 def _clean(value: object) -> str:
@@ -44,13 +66,22 @@ def _clean(value: object) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: "\\x%02x" % ord(m.group()), text)
 
 
+def now_text() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def log(text: str) -> None:
-    print("[%s] %s" % (time.strftime("%Y-%m-%d %H:%M:%S"), text), flush=True)
+    print("[%s] %s" % (now_text(), text), flush=True)
 
 
-def record(route: str, action: str, verdict: str, body: object) -> None:
-    events.appendleft({"time": time.strftime("%Y-%m-%d %H:%M:%S"), "route": route,
-                       "action": action, "verdict": verdict, "body": body})
+def record(route: str, action: str, verdict: str, body: object, meta: Optional[dict] = None) -> dict:
+    event = {"time": now_text(), "route": route, "action": action, "verdict": verdict, "body": body}
+    event.update(meta or {"event_id": None, "attempt": None, "recovered": False, "verified": None,
+                          "retry": False})
+    event["repeats"] = 0  # later requests with the same event id, answered but not processed
+    event["last_attempt"] = None
+    events.appendleft(event)
+    return event
 
 
 def token_ok(param: str) -> bool:
@@ -62,10 +93,63 @@ def token_ok(param: str) -> bool:
     return False
 
 
-def reply(status: int, obj: dict) -> str:
+def reply(status: int, obj: object) -> str:
     bottle.response.status = status
     bottle.response.content_type = "application/json"
     return simplejson.dumps(obj)
+
+
+def signature_of(timestamp: str, body: bytes) -> str:
+    """What a backend computes: `sha256=` + hex HMAC-SHA256(secret, TIMESTAMP + "." + BODY)."""
+    return "sha256=" + hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
+
+
+def why_unauthorized(headers: bottle.HeaderDict, body: bytes) -> Optional[str]:
+    """None when the request is signed with our secret and fresh, else the reason to refuse it."""
+    timestamp = headers.get(TIMESTAMP, "")
+    signature = headers.get(SIGNATURE, "")
+    if not timestamp:
+        return "missing %s" % TIMESTAMP
+    if not signature:
+        return "missing %s" % SIGNATURE
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):
+        return "bad %s" % TIMESTAMP
+    skew = int(time.time()) - int(timestamp)
+    if abs(skew) > MAX_SKEW:
+        return "stale %s (%d s %s)" % (TIMESTAMP, abs(skew), "old" if skew > 0 else "ahead")
+    # compare_digest on bytes: a non-ASCII header must be refused, not raise
+    if not hmac.compare_digest(signature_of(timestamp, body).encode(), signature.encode("utf-8", "replace")):
+        return "bad signature"
+    return None
+
+
+def identity(headers: bottle.HeaderDict) -> dict:
+    """The event's identity as srsish sends it; the id is None for senders without it (SRS)."""
+    return {"event_id": headers.get(EVENT_ID) or None, "attempt": headers.get(ATTEMPT) or None,
+            "recovered": headers.get(RECOVERED, "") == "1",
+            "verified": True if secret else None, "retry": False}
+
+
+def tags(meta: dict) -> str:
+    """The identity part of a log line: id, attempt, recovered, verified, retry."""
+    parts = []
+    if meta["event_id"] is not None:
+        parts += ["id=%s" % meta["event_id"], "attempt=%s" % (meta["attempt"] or "?"),
+                  "recovered=%s" % ("yes" if meta["recovered"] else "no"),
+                  "retry=%s" % ("yes" if meta["retry"] else "no")]
+    if meta["verified"] is not None:
+        parts.append("verified=%s" % ("yes" if meta["verified"] else "no"))
+    return _clean(" [%s]" % " ".join(parts)) if parts else ""
+
+
+def remember(event_id: Optional[str], processed: Optional[tuple]) -> None:
+    """Keep the last MAX_EVENT_IDS ids: (answer, entry) once processed, None when only seen."""
+    if event_id is None:
+        return
+    event_ids[event_id] = processed
+    event_ids.move_to_end(event_id)
+    while len(event_ids) > MAX_EVENT_IDS:
+        event_ids.popitem(last=False)
 
 
 def summary(action: str, body: dict) -> str:
@@ -79,9 +163,35 @@ def summary(action: str, body: dict) -> str:
     if action == "on_close":
         line += " send_bytes=%s recv_bytes=%s" % (body.get("send_bytes"), body.get("recv_bytes"))
     if action == "heartbeat":
-        line = "heartbeat device_id=%s ip=%s server=%s" % (
-            body.get("device_id", ""), body.get("ip", ""), body.get("server", ""))
+        line = "heartbeat device_id=%s ip=%s server=%s service=%s pid=%s" % (
+            body.get("device_id", ""), body.get("ip", ""), body.get("server", ""),
+            body.get("service", ""), body.get("pid", ""))
     return _clean(line)
+
+
+def heartbeat_id(body: dict) -> str:
+    return str(body.get("device_id") or body.get("server") or "")
+
+
+def note_heartbeat(body: dict) -> None:
+    key = str(body.get("server") or body.get("device_id") or body.get("ip") or "")
+    heartbeats[key] = {"time": now_text(), "body": body}
+    heartbeats.move_to_end(key)
+    while len(heartbeats) > MAX_SERVERS:
+        heartbeats.popitem(last=False)
+
+
+def process(route: str, action: str, body: dict, meta: dict) -> tuple:
+    """Handle a verified, new event once: (the JSON answer, its entry), remembered for its repeats."""
+    if tokens and action in GATING and not token_ok(str(body.get("param", ""))):
+        log("REJECTED %s (invalid token)%s" % (summary(action, body), tags(meta)))
+        return {"code": 403, "data": "invalid token"}, record(route, action, "rejected: invalid token", body, meta)
+    log(summary(action, body) + tags(meta))
+    entry = record(route, action, "ok", body, meta)
+    if action == "heartbeat":
+        note_heartbeat(body)
+        return {"code": 0, "data": {"id": heartbeat_id(body)}}, entry
+    return {"code": 0, "data": None}, entry
 
 
 @app.post("/api/v1/<route>")
@@ -89,6 +199,14 @@ def callback(route: str) -> str:
     if route not in ROUTES:
         bottle.abort(404, "no such callback route")
     raw = bottle.request.body.read()
+    headers = bottle.request.headers
+    if secret:
+        why = why_unauthorized(headers, raw)
+        if why:
+            counts["unauthorized"] += 1
+            log(_clean("UNAUTHORIZED /api/v1/%s: %s, not processed (id=%s)" % (
+                route, why, headers.get(EVENT_ID, "-"))))
+            return reply(401, {"code": 401, "data": why})
     try:
         body = simplejson.loads(raw.decode("utf-8"))
         if not isinstance(body, dict):
@@ -102,13 +220,30 @@ def callback(route: str) -> str:
         log("BAD REQUEST /api/v1/%s: unexpected action %s" % (route, _clean(action)))
         record(route, action, "bad request", body)
         return reply(400, {"code": 400, "data": "unexpected action for /api/v1/%s" % route})
-    if tokens and action in GATING and not token_ok(str(body.get("param", ""))):
-        log("REJECTED %s (invalid token)" % summary(action, body))
-        record(route, action, "rejected: invalid token", body)
-        return reply(200, {"code": 403, "data": "invalid token"})
-    log(summary(action, body))
-    record(route, action, "ok", body)
-    return reply(200, {"code": 0, "data": None})
+
+    meta = identity(headers)
+    event_id = meta["event_id"]
+    if event_id is not None and event_id in event_ids:
+        meta["retry"] = True
+        processed = event_ids[event_id]
+        if processed is not None:  # already processed: the same answer again, nothing else
+            answer, entry = processed
+            counts["duplicates"] += 1
+            entry["repeats"] += 1
+            entry["last_attempt"] = meta["attempt"]
+            log("DUPLICATE %s: already processed, answered again, not processed twice%s" % (
+                summary(action, body), tags(meta)))
+            return reply(200, answer)
+    if action not in GATING and counts["failed"] < fail_first:
+        counts["failed"] += 1
+        verdict = "refused by --fail (%d/%d)" % (counts["failed"], fail_first)
+        log("FAIL %s: %s, HTTP 500%s" % (summary(action, body), verdict, tags(meta)))
+        record(route, action, verdict, body, meta)
+        remember(event_id, None)
+        return reply(500, {"code": 500, "data": verdict})
+    answer, entry = process(route, action, body, meta)
+    remember(event_id, (answer, entry))
+    return reply(200, answer)
 
 
 @app.get("/api/v1/hls/<path:path>")
@@ -126,18 +261,57 @@ def list_events() -> str:
     return reply(200, {"code": 0, "data": list(events)})
 
 
+def _yes_no(flag: object) -> str:
+    return "yes" if flag else "no"
+
+
+def event_item(ev: dict) -> str:
+    """One event on the page: what it was, its identity, its JSON body; everything escaped."""
+    esc = lambda x: html.escape(str(x))  # noqa: E731
+    pretty = simplejson.dumps(ev["body"], indent=2, ensure_ascii=False, sort_keys=False)
+    if ev["event_id"] is None:
+        ident = "id: none (sent without %s)" % EVENT_ID
+    else:
+        ident = "id <code>%s</code> &middot; attempt %s &middot; recovered: %s &middot; retry of a known id: %s" % (
+            esc(ev["event_id"]), esc(ev["attempt"] or "?"), _yes_no(ev["recovered"]), _yes_no(ev["retry"]))
+    ident += " &middot; verified: %s" % ("not checked (no --secret)" if ev["verified"] is None
+                                         else _yes_no(ev["verified"]))
+    if ev["repeats"]:
+        ident += " &middot; repeated %d time(s), answered without processing (last attempt %s)" % (
+            ev["repeats"], esc(ev["last_attempt"] or "?"))
+    return "<li><b>%s</b> %s <code>/api/v1/%s</code> %s<br>\n%s\n<pre>%s</pre></li>\n" % (
+        esc(ev["time"]), esc(ev["action"]), esc(ev["route"]), esc(ev["verdict"]), ident, esc(pretty))
+
+
+def heartbeat_row(server: str, beat: dict) -> str:
+    body = beat["body"]
+    ports = " ".join("%s=%s" % (kind, ",".join(str(p) for p in body[kind]))
+                     for kind in ("rtmp", "http", "api", "srt", "rtc") if isinstance(body.get(kind), list))
+    cells = (server, body.get("device_id", ""), body.get("ip", ""), body.get("service", ""),
+             body.get("pid", ""), ports, "yes" if "summaries" in body else "no", beat["time"])
+    return "<tr>%s</tr>\n" % "".join("<td>%s</td>" % html.escape(str(c)) for c in cells)
+
+
 @app.get("/")
 def index() -> str:
-    rows = []
-    for ev in events:
-        pretty = simplejson.dumps(ev["body"], indent=2, ensure_ascii=False, sort_keys=False)
-        rows.append("<li><b>%s</b> %s <code>/api/v1/%s</code> %s<pre>%s</pre></li>" % tuple(
-            html.escape(str(x)) for x in (ev["time"], ev["action"], ev["route"], ev["verdict"],
-                                          pretty)))
+    if secret:
+        checks = "signatures required (--secret), %d unauthorized request(s) refused" % counts["unauthorized"]
+    else:
+        checks = "signatures not checked (no --secret)"
+    checks += "; %d duplicate(s) answered without processing" % counts["duplicates"]
+    if fail_first:
+        checks += "; --fail %d: %d notification(s) refused so far" % (fail_first, counts["failed"])
+    servers = "".join(heartbeat_row(name, beat) for name, beat in reversed(heartbeats.items()))
     return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"refresh\" content=\"2\"><title>srsish callbacks</title></head>"
-            "<body><h1>Callbacks received (%d, newest first)</h1><ul>%s</ul></body></html>"
-            % (len(events), "".join(rows) or "<li>none yet</li>"))
+            "<meta http-equiv=\"refresh\" content=\"2\"><title>srsish callbacks</title></head><body>\n"
+            "<p>%s</p>\n"
+            "<h2>Servers (last heartbeat each, newest first)</h2>\n%s\n"
+            "<h1>Callbacks received (%d, newest first)</h1>\n<ul>\n%s</ul></body></html>\n"
+            % (html.escape(checks),
+               "<table border=\"1\"><tr><th>server</th><th>device_id</th><th>ip</th><th>service</th>"
+               "<th>pid</th><th>ports</th><th>summaries</th><th>last heartbeat</th></tr>\n%s</table>"
+               % servers if heartbeats else "<p>none yet</p>",
+               len(events), "".join(event_item(ev) for ev in events) or "<li>none yet</li>\n"))
 
 
 class NoDelayWSGIServer(WSGIServer):
@@ -160,7 +334,7 @@ def load_tokens(args: argparse.Namespace) -> frozenset:
 
 
 def main(argv: list) -> int:
-    global tokens
+    global tokens, secret, fail_first
     if not argv:
         print(USAGE)
         return 1
@@ -169,13 +343,22 @@ def main(argv: list) -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--tokens", help="comma-separated accepted tokens")
     parser.add_argument("--tokens-file", help="file of accepted tokens, one a line, # comments")
+    parser.add_argument("--secret", help="the http_hooks secret: require X-Srsish-Signature on every POST")
+    parser.add_argument("--fail", type=int, default=0, metavar="N",
+                        help="answer HTTP 500 to the first N notifications (never to on_connect/publish/play)")
     args = parser.parse_args(argv)
+    if args.fail < 0:
+        parser.error("--fail takes a count >= 0")
     tokens = load_tokens(args)
+    secret = (args.secret or "").encode("utf-8")
+    fail_first = args.fail
     server = NoDelayWSGIServer((args.host, args.port), app, log=None)
     server.start()
     host, port = server.address[:2]
-    log("api server listening at %s:%d, tokens %s" % (
-        host, port, "required (%d)" % len(tokens) if tokens else "not checked"))
+    log("api server listening at %s:%d, tokens %s, signatures %s%s" % (
+        host, port, "required (%d)" % len(tokens) if tokens else "not checked",
+        "required" if secret else "not checked",
+        ", failing the first %d notifications" % fail_first if fail_first else ""))
     try:
         server.serve_forever()
     except KeyboardInterrupt:

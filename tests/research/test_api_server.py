@@ -1,5 +1,7 @@
 """Tests for research/api-server/server.py, run as a subprocess the way users run it."""
 import glob
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -50,20 +52,26 @@ class ApiServer:
     def url(self, path: str) -> str:
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
-    def request(self, path: str, body: Optional[bytes] = None) -> tuple[int, bytes, str]:
+    def request(self, path: str, body: Optional[bytes] = None,
+                headers: Optional[dict] = None) -> tuple[int, bytes, str]:
         req = urllib.request.Request(self.url(path), data=body, method="POST" if body is not None else "GET")
         if body is not None:
             req.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, resp.read(), resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:
             return e.code, e.read(), e.headers.get("Content-Type", "")
 
-    def post(self, route: str, body: object) -> tuple[int, dict]:
+    def post(self, route: str, body: object, headers: Optional[dict] = None) -> tuple[int, dict]:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        status, data, _ = self.request("/api/v1/" + route, raw)
+        status, data, _ = self.request("/api/v1/" + route, raw, headers)
         return status, json.loads(data)
+
+    def events(self) -> list:
+        return json.loads(self.request("/api/v1/events")[1])["data"]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -218,3 +226,186 @@ def test_http_hooks_against_the_real_server(token_server):
     mine = [e["action"] for e in json.loads(data)["data"]
             if e["action"] == "on_hls_notify" or e["body"].get("client_id") == "c9"]
     assert mine[::-1] == ["on_publish", "on_publish", "on_unpublish", "on_hls", "on_hls_notify"]
+
+
+# --- srsish's identity headers: --secret, event ids, --fail, heartbeat ---
+
+SECRET = "s3cret"
+NOTIFICATIONS = ["on_close", "on_unpublish", "on_stop", "on_dvr", "on_hls"]
+
+
+def signed(body: bytes, event_id: str, attempt: int = 1, secret: str = SECRET,
+           timestamp: Optional[int] = None, recovered: bool = False) -> dict:
+    """The headers srsish sends, signed the way the README tells a backend to verify them."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = {"X-Srsish-Event-Id": event_id, "X-Srsish-Attempt": str(attempt),
+               "X-Srsish-Timestamp": ts, "X-Srsish-Signature": "sha256=" + mac}
+    if recovered:
+        headers["X-Srsish-Recovered"] = "1"
+    return headers
+
+
+def raw_body(action: str, **extra: object) -> bytes:
+    return json.dumps(body_for(action, **extra)).encode()
+
+
+def events_of(s: ApiServer, client_id: str) -> list:
+    return [e for e in s.events() if isinstance(e["body"], dict) and e["body"].get("client_id") == client_id]
+
+
+@pytest.fixture(scope="module")
+def secret_server(tmp_path_factory) -> Iterator[ApiServer]:
+    s = ApiServer(tmp_path_factory.mktemp("api"), "--secret", SECRET)
+    yield s
+    s.stop()
+
+
+def test_secret_accepts_a_signed_request(secret_server):
+    raw = raw_body("on_unpublish", client_id="good1")
+    assert secret_server.post("streams", raw, signed(raw, "ev-good1")) == (200, {"code": 0, "data": None})
+    assert [e["event_id"] for e in events_of(secret_server, "good1")] == ["ev-good1"]
+
+
+@pytest.mark.parametrize("case", ["missing", "no-timestamp", "wrong-secret", "tampered", "stale", "future",
+                                  "uppercase-prefix"])
+def test_secret_refuses_bad_missing_stale_or_tampered(secret_server, case):
+    client = "bad-" + case
+    raw = raw_body("on_close", client_id=client)
+    headers = signed(raw, "ev-" + client)
+    if case == "missing":
+        del headers["X-Srsish-Signature"]
+    elif case == "no-timestamp":
+        del headers["X-Srsish-Timestamp"]
+    elif case == "wrong-secret":
+        headers = signed(raw, "ev-" + client, secret="other")
+    elif case == "tampered":
+        raw = raw.replace(b'"on_close"', b'"on_close" ')  # same JSON meaning, other bytes
+    elif case == "stale":
+        headers = signed(raw, "ev-" + client, timestamp=int(time.time()) - 301 - 5)
+    elif case == "future":
+        headers = signed(raw, "ev-" + client, timestamp=int(time.time()) + 301 + 5)
+    elif case == "uppercase-prefix":
+        headers["X-Srsish-Signature"] = headers["X-Srsish-Signature"].replace("sha256=", "SHA256=")
+    status, answer = secret_server.post("clients", raw, headers)
+    assert status == 401 and answer["code"] == 401 and answer["data"], case
+    assert client not in json.dumps(secret_server.events()), "a refused request was processed"
+    line = r"UNAUTHORIZED /api/v1/clients: .+, not processed \(id=ev-%s\)" % re.escape(client)
+    assert re.search(line, secret_server.output())
+    # the same event signed correctly afterwards is processed: a refusal does not burn its id
+    raw = raw_body("on_close", client_id=client)
+    assert secret_server.post("clients", raw, signed(raw, "ev-" + client, attempt=2))[0] == 200
+    assert [e["attempt"] for e in events_of(secret_server, client)] == ["2"]
+
+
+def test_secret_timestamp_within_300_seconds_is_accepted(secret_server):
+    raw = raw_body("on_stop", client_id="old-ok")
+    assert secret_server.post("sessions", raw, signed(raw, "ev-old-ok", timestamp=int(time.time()) - 280))[0] == 200
+
+
+def test_secret_reasons_name_what_is_wrong(secret_server):
+    raw = raw_body("on_hls", client_id="why")
+    headers = signed(raw, "ev-why")
+    assert "signature" in secret_server.post("hls", raw + b" ", headers)[1]["data"]
+    assert "stale" in secret_server.post("hls", raw, signed(raw, "ev-why", timestamp=1000))[1]["data"]
+    del headers["X-Srsish-Signature"]
+    assert "missing" in secret_server.post("hls", raw, headers)[1]["data"]
+
+
+def test_duplicate_event_id_is_answered_but_processed_once(server):
+    raw = raw_body("on_unpublish", client_id="dup1")
+    headers = {"X-Srsish-Event-Id": "ev-dup1", "X-Srsish-Attempt": "1"}
+    for attempt in (1, 2, 3):
+        headers["X-Srsish-Attempt"] = str(attempt)
+        assert server.post("streams", raw, headers) == (200, {"code": 0, "data": None})
+    mine = [e for e in server.events() if e["event_id"] == "ev-dup1"]
+    assert len(mine) == 1 and mine[0]["attempt"] == "1" and mine[0]["verdict"] == "ok"
+    assert mine[0]["repeats"] == 2 and mine[0]["last_attempt"] == "3"
+    out = server.output()
+    assert out.count("id=ev-dup1 attempt=1 recovered=no retry=no") == 1
+    assert out.count("DUPLICATE on_unpublish") >= 2 and "id=ev-dup1 attempt=3 recovered=no retry=yes" in out
+    # another id with the same body is a new event; no id (SRS) is never deduplicated
+    assert server.post("streams", raw, {"X-Srsish-Event-Id": "ev-dup2"})[0] == 200
+    assert server.post("streams", raw)[0] == 200 and server.post("streams", raw)[0] == 200
+    assert len(events_of(server, "dup1")) == 4
+
+
+def test_duplicate_gating_event_gets_its_first_answer_again(token_server):
+    raw = raw_body("on_publish", param="?token=nope", client_id="dupgate")
+    first = token_server.post("streams", raw, {"X-Srsish-Event-Id": "ev-dupgate"})
+    assert first[1]["code"] == 403
+    assert token_server.post("streams", raw, {"X-Srsish-Event-Id": "ev-dupgate", "X-Srsish-Attempt": "2"}) == first
+    assert len([e for e in token_server.events() if e["event_id"] == "ev-dupgate"]) == 1
+
+
+def test_fail_refuses_exactly_the_first_n_notifications_never_gating(tmp_path):
+    s = ApiServer(tmp_path, "--fail", "3")
+    try:
+        statuses = []
+        for i, action in enumerate(["on_connect", "on_close", "on_publish", "on_unpublish", "on_play",
+                                    "on_dvr", "on_stop", "on_hls", "on_connect"]):
+            raw = raw_body(action, client_id="f%d" % i)
+            status, answer = s.post(ROUTE_OF[action], raw, {"X-Srsish-Event-Id": "ev-f%d" % i})
+            statuses.append((action, status, answer["code"]))
+        assert statuses == [("on_connect", 200, 0), ("on_close", 500, 500), ("on_publish", 200, 0),
+                            ("on_unpublish", 500, 500), ("on_play", 200, 0), ("on_dvr", 500, 500),
+                            ("on_stop", 200, 0), ("on_hls", 200, 0), ("on_connect", 200, 0)]
+        assert s.output().count("FAIL ") == 3 and "refused by --fail (3/3)" in s.output()
+        # the retry of a refused event is processed now, and shown as a retry of a known id
+        raw = raw_body("on_close", client_id="f1")
+        assert s.post("clients", raw, {"X-Srsish-Event-Id": "ev-f1", "X-Srsish-Attempt": "2"})[0] == 200
+        f1 = [(e["verdict"], e["attempt"], e["retry"]) for e in s.events() if e["event_id"] == "ev-f1"]
+        assert f1 == [("ok", "2", True), ("refused by --fail (1/3)", None, False)]
+        assert "id=ev-f1 attempt=2 recovered=no retry=yes" in s.output()
+    finally:
+        s.stop()
+
+
+def test_fail_counts_heartbeats_as_notifications(tmp_path):
+    s = ApiServer(tmp_path, "--fail", "1")
+    try:
+        beat = {"device_id": "d1", "ip": "10.0.0.1", "server": "srv1", "service": "svc1", "pid": "42"}
+        assert s.post("servers", beat)[0] == 500
+        assert s.post("servers", beat) == (200, {"code": 0, "data": {"id": "d1"}})
+        assert s.post("clients", body_for("on_close"))[0] == 200
+    finally:
+        s.stop()
+
+
+def test_heartbeat_route_answers_id_and_lists_last_beat_per_server(server):
+    beat = {"device_id": "", "ip": "10.1.2.3", "server": "vid-hb1", "service": "svc-hb", "pid": "777",
+            "rtmp": ["127.0.0.1:1935"], "http": ["127.0.0.1:8080"], "api": ["127.0.0.1:1985"]}
+    assert server.post("servers", beat) == (200, {"code": 0, "data": {"id": "vid-hb1"}})
+    beat.update(device_id="dev<1>", pid="778")
+    assert server.post("servers", beat) == (200, {"code": 0, "data": {"id": "dev<1>"}})
+    assert "heartbeat device_id=dev<1> ip=10.1.2.3 server=vid-hb1 service=svc-hb pid=778" in server.output()
+    page = server.request("/")[1].decode()
+    rows = [r for r in (tr.split("</tr>")[0] for tr in page.split("<tr>")) if "vid-hb1" in r]
+    assert len(rows) == 1 and "778" in rows[0] and ">777<" not in rows[0]
+    assert "dev&lt;1&gt;" in rows[0] and "rtmp=127.0.0.1:1935" in rows[0]
+
+
+def test_page_shows_attempt_recovered_verified_and_retry(secret_server):
+    raw = raw_body("on_close", client_id="page1")
+    secret_server.post("clients", raw, signed(raw, "ev-<page1>", attempt=4, recovered=True))
+    secret_server.post("clients", raw, signed(raw, "ev-<page1>", attempt=5, recovered=True))
+    raw2 = raw_body("on_close", client_id="page2")
+    secret_server.post("clients", raw2, signed(raw2, "ev-page2"))
+    page = secret_server.request("/")[1].decode()
+    item1 = next(li for li in page.split("<li>") if "ev-&lt;page1&gt;" in li)
+    item2 = next(li for li in page.split("<li>") if "ev-page2" in li)
+    assert "<page1>" not in page
+    assert "attempt 4" in item1 and "recovered: yes" in item1 and "verified: yes" in item1
+    assert "retry of a known id: no" in item1 and "repeated 1 time(s)" in item1 and "last attempt 5" in item1
+    assert "attempt 1" in item2 and "recovered: no" in item2 and "verified: yes" in item2
+    assert "signatures required" in page
+    out = secret_server.output()
+    assert "on_close client_id=page1" in out and "[id=ev-<page1> attempt=4 recovered=yes retry=no verified=yes]" in out
+
+
+def test_page_without_secret_says_not_verified(server):
+    raw = raw_body("on_stop", client_id="page3")
+    server.post("sessions", raw, {"X-Srsish-Event-Id": "ev-page3", "X-Srsish-Attempt": "1"})
+    page = server.request("/")[1].decode()
+    item = next(li for li in page.split("<li>") if "ev-page3" in li)
+    assert "verified: not checked" in item and "recovered: no" in item
