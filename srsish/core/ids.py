@@ -20,3 +20,8 @@ def new_service_id() -> str:
 def new_vid() -> str:
     """A stream/vhost statistics id: `vid-` plus 7 characters."""
     return "vid-" + "".join(_rng.choice(_SERVICE_ALPHABET) for _ in range(7))
+
+
+def new_event_id() -> str:
+    """A hook event id: unique per event, the same on every retry and for every URL of that event."""
+    return "".join(_rng.choice(_SERVICE_ALPHABET) for _ in range(20))

@@ -94,7 +94,7 @@ class HttpApi:
             return self._ok(data={"major": int(major), "minor": int(minor), "revision": int(revision),
                                   "version": VERSION})
         if what == "summaries":
-            return self._ok(data=self._summaries())
+            return self._ok(data=self.summaries())
         if what in ("vhosts", "streams", "clients"):
             if req.method == "DELETE" and what == "clients" and ident:
                 return self._kick(ident)
@@ -227,7 +227,8 @@ class HttpApi:
         c.kick("kicked by the HTTP API")
         return self._ok()
 
-    def _summaries(self) -> dict:
+    def summaries(self) -> dict:
+        """The data of /api/v1/summaries (also what the heartbeat sends with `summaries on`)."""
         mem = _meminfo()
         rss = _proc_status_kb("VmRSS")
         total = mem.get("MemTotal", 0)
