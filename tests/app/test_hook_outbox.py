@@ -56,29 +56,48 @@ def test_signature_verifies_over_timestamp_and_exact_body(hooks, backend):
     assert secret not in json.dumps([r.body.decode() for r in backend.requests])
 
 
-def test_one_clients_events_keep_their_order_others_are_not_held(hooks, backend):
-    # The first event of client A is refused twice; A's next events wait for it, B's go at once.
-    refusals = {"n": 0}
+def _script_first_of(backend, client, action, times, reply):
+    """Answer `reply` to the first `times` requests of (client, action); everything else is accepted."""
+    left = {"n": times}
 
-    def first_a_refused(conn, nth):
-        req = backend.requests[-1]
-        if json.loads(req.body)["client_id"] == "A" and json.loads(req.body)["action"] == "on_stop" \
-                and refusals["n"] < 2:
-            refusals["n"] += 1
-            return Reply(200, b'{"code":1}')
+    def route(conn, nth):
+        body = json.loads(backend.requests[-1].body)
+        if body["client_id"] == client and body["action"] == action and left["n"] > 0:
+            left["n"] -= 1
+            return reply
         return Reply()
-    backend.routes["/h"] = first_a_refused
-    backend.routes["/other"] = Reply()
+    return route
+
+
+def _seen(backend):
+    return [(json.loads(r.body)["client_id"], json.loads(r.body)["action"], r.target) for r in backend.requests]
+
+
+def test_one_clients_events_keep_their_order_while_its_backend_does_not_answer(hooks, backend):
+    # A's first event gets no answer twice (the connection drops): A's next event, to another path of the
+    # same backend, waits for it; B's events are not held.
+    backend.routes["/h"] = _script_first_of(backend, "A", "on_stop", 2, Reply(drop=True))
     c = conf("on_stop", backend.url("/h"), retry_max_delay=0.3)
-    c["on_close"] = [backend.url("/other")]   # another path on the same backend: ordered too
+    c["on_close"] = [backend.url("/other")]
     hooks.on_stop(c, ctx("A"))
     hooks.on_close(c, ctx("A"))
     hooks.on_stop(c, ctx("B"))
     assert hooks.drain(5)
-    seen = [(json.loads(r.body)["client_id"], json.loads(r.body)["action"], r.target) for r in backend.requests]
+    seen = _seen(backend)
     assert seen.index(("B", "on_stop", "/h")) < seen.index(("A", "on_close", "/other"))
-    a_events = [s for s in seen if s[0] == "A"]
-    assert a_events == [("A", "on_stop", "/h")] * 3 + [("A", "on_close", "/other")]
+    assert [s for s in seen if s[0] == "A"] == [("A", "on_stop", "/h")] * 3 + [("A", "on_close", "/other")]
+
+
+def test_an_event_a_url_refuses_does_not_hold_the_clients_other_urls(hooks, backend):
+    backend.routes["/h"] = _script_first_of(backend, "A", "on_stop", 2, Reply(200, b'{"code":1}'))
+    c = conf("on_stop", backend.url("/h"), retry_max_delay=0.3)
+    c["on_close"] = [backend.url("/other")]
+    hooks.on_stop(c, ctx("A"))
+    hooks.on_close(c, ctx("A"))
+    assert hooks.drain(5)
+    seen = _seen(backend)
+    assert seen.index(("A", "on_close", "/other")) < len(seen) - 1      # it did not wait for the retries
+    assert seen.count(("A", "on_stop", "/h")) == 3 and seen.count(("A", "on_close", "/other")) == 1
 
 
 def test_pending_events_survive_a_restart_and_keep_their_id(tmp_path):

@@ -5,7 +5,9 @@ retry window (expired: logged and counted, never silently dropped). Counters per
 Time is passed in (`now`, wall-clock seconds) so the scheduling rules are testable without a clock.
 
 Ordering: rows of one client to one backend (scheme://host:port) are delivered in the order they were
-added; `deliverable` never hands out a row while an older row of the same client and backend is pending.
+added: `heads` never hands out a row while an older row of the same client and backend is pending, unless
+that older row was refused by an HTTP answer (the backend is up and said no to that one event: it must not
+hold the client's other events hostage). Different backends never wait for each other.
 """
 import contextlib
 import os
@@ -32,6 +34,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     window      REAL NOT NULL,
     max_delay   REAL NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
+    answered    INTEGER NOT NULL DEFAULT 0,
     next_at     REAL NOT NULL,
     last_error  TEXT NOT NULL DEFAULT ''
 );
@@ -206,11 +209,12 @@ class Outbox:
         return self.db.execute("SELECT count(*) FROM deliveries WHERE url=?", (url,)).fetchone()[0]
 
     def heads(self, url: str, limit: int = 200) -> List[Delivery]:
-        """The rows of `url` that no older row of the same client and backend is waiting in front of."""
+        """The rows of `url` that may go now as far as order goes (see the module docstring)."""
         rows = self.db.execute(
             "SELECT seq, event_id, action, client_id, url, body, timeout, tls_verify, secret, recovered, created,"
             " window, max_delay, attempts, next_at FROM deliveries d WHERE url=? AND NOT EXISTS ("
-            " SELECT 1 FROM deliveries e WHERE e.client_id=d.client_id AND e.backend=d.backend AND e.seq<d.seq)"
+            " SELECT 1 FROM deliveries e WHERE e.client_id=d.client_id AND e.backend=d.backend AND e.seq<d.seq"
+            " AND (e.answered=0 OR e.url=d.url))"
             " ORDER BY seq LIMIT ?", (url, limit)).fetchall()
         return [Delivery(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], bool(r[7]), r[8], bool(r[9]), r[10],
                          r[11], r[12], r[13], r[14]) for r in rows]
@@ -222,11 +226,11 @@ class Outbox:
             if d.attempts > 0:
                 self._count(d.url, "retried")
 
-    def failed(self, d: Delivery, error: str, next_at: float) -> None:
-        """An attempt failed: try again at `next_at`."""
+    def failed(self, d: Delivery, error: str, next_at: float, answered: bool) -> None:
+        """An attempt failed (`answered`: the backend answered and refused): try again at `next_at`."""
         with transaction(self.db):
-            self.db.execute("UPDATE deliveries SET attempts=attempts+1, next_at=?, last_error=? WHERE seq=?",
-                            (next_at, error[:500], d.seq))
+            self.db.execute("UPDATE deliveries SET attempts=attempts+1, answered=?, next_at=?, last_error=?"
+                            " WHERE seq=?", (int(answered), next_at, error[:500], d.seq))
             self._count(d.url, "failed")
 
     def expire(self, d: Delivery) -> None:

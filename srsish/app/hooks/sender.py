@@ -102,8 +102,9 @@ class OutboxSender:
                         continue
                     answered, retry_at = self._attempt(d)
                     now = self.clock()
-                    if answered is True:
+                    if answered is not None:      # delivered, or refused: the client's next events may go
                         self._wake_followers(d)
+                    if answered is True:
                         progressed = True
                         continue
                     next_due = retry_at if next_due is None else min(next_due, retry_at)
@@ -135,7 +136,7 @@ class OutboxSender:
             status, reply = self.transport.post(d.url, d.body, d.timeout, d.tls_verify, headers)
         except HookTransportError as e:
             retry_at = self.clock() + backoff(attempt, d.max_delay)
-            self.outbox.failed(d, str(e), retry_at)
+            self.outbox.failed(d, str(e), retry_at, answered=False)
             log.warning("http hook %s %s event %s attempt %d failed in %dms: %s (will retry)",
                         d.action, d.url, d.event_id, attempt, _ms(started), e)
             return None, retry_at
@@ -146,7 +147,7 @@ class OutboxSender:
                      f" (event {d.event_id} attempt {attempt})" if attempt > 1 or d.recovered else "")
             return True, 0.0
         retry_at = self.clock() + backoff(attempt, d.max_delay)
-        self.outbox.failed(d, why, retry_at)
+        self.outbox.failed(d, why, retry_at, answered=True)
         log.warning("http hook %s %s event %s attempt %d status=%d %dms rejected: %s (will retry)",
                     d.action, d.url, d.event_id, attempt, status, _ms(started), why)
         return False, retry_at
