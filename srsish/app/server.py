@@ -83,7 +83,7 @@ class Server:
         self.http_api = HttpApi(ApiState(
             server_id=self.server_id, service_id=self.service_id, started_at=self.started_at,
             config=self.current_config, sources=self.sources, clients=self.clients,
-            statistic=self.statistic, vhost_id=self.vhost_ids))
+            statistic=self.statistic, vhost_id=self.vhost_ids, hooks_stats=self.hooks.outbox.stats))
         self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks)
         self.hls_ctx = HlsPlayContexts(self.current_config, self.sources, self.hooks)
         self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),

@@ -1,5 +1,6 @@
 """Random identifiers in SRS's style: client/context ids and stream ids."""
 import random
+import secrets
 
 # SRS draws context ids from digits and lowercase letters, with the digits weighted up.
 _ID_ALPHABET = "0123456789" * 3 + "abcdefghijklmnopqrstuvwxyz"
@@ -23,5 +24,5 @@ def new_vid() -> str:
 
 
 def new_event_id() -> str:
-    """A hook event id: unique per event, the same on every retry and for every URL of that event."""
-    return "".join(_rng.choice(_SERVICE_ALPHABET) for _ in range(20))
+    """A hook event id: unique per event (80 random bits, 20 hex digits), the same on every retry and URL."""
+    return secrets.token_hex(10)

@@ -1,7 +1,7 @@
 """Outbox: notifications stored on disk (SQLite, WAL) before they count as sent, so none is lost to a down backend or a crash.
 
 One row per (event, URL). A row leaves the outbox when its URL accepted it, or when it is older than its
-retry window (expired: logged and counted, never silently dropped). Counters per URL survive restarts.
+retry window (expired: logged and counted, never silently dropped). Counters per URL are kept since start.
 Time is passed in (`now`, wall-clock seconds) so the scheduling rules are testable without a clock.
 
 Ordering: rows of one client to one backend (scheme://host:port) are delivered in the order they were
@@ -40,12 +40,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_url ON deliveries (url, seq);
 CREATE INDEX IF NOT EXISTS deliveries_by_client ON deliveries (client_id, backend, seq);
-CREATE TABLE IF NOT EXISTS counters (
-    url   TEXT NOT NULL,
-    what  TEXT NOT NULL,
-    n     INTEGER NOT NULL,
-    PRIMARY KEY (url, what)
-);
 CREATE TABLE IF NOT EXISTS sessions (
     client_id   TEXT NOT NULL,
     kind        TEXT NOT NULL,
@@ -176,6 +170,7 @@ class Outbox:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.counters: Dict[str, Dict[str, int]] = {}
 
     def add(self, event_id: str, action: str, client_id: str, urls: Sequence[str], body: bytes, *,
             timeout: float, tls_verify: bool, secret: str, window: float, max_delay: float, now: float,
@@ -220,38 +215,35 @@ class Outbox:
                          r[11], r[12], r[13], r[14]) for r in rows]
 
     def delivered(self, d: Delivery) -> None:
-        with transaction(self.db):
-            self.db.execute("DELETE FROM deliveries WHERE seq=?", (d.seq,))
-            self._count(d.url, "delivered")
-            if d.attempts > 0:
-                self._count(d.url, "retried")
+        self.db.execute("DELETE FROM deliveries WHERE seq=?", (d.seq,))
+        self.count(d.url, "delivered")
+        if d.attempts > 0:
+            self.count(d.url, "retried")
 
     def failed(self, d: Delivery, error: str, next_at: float, answered: bool) -> None:
         """An attempt failed (`answered`: the backend answered and refused): try again at `next_at`."""
         with transaction(self.db):
             self.db.execute("UPDATE deliveries SET attempts=attempts+1, answered=?, next_at=?, last_error=?"
                             " WHERE seq=?", (int(answered), next_at, error[:500], d.seq))
-            self._count(d.url, "failed")
+        self.count(d.url, "failed")
 
     def expire(self, d: Delivery) -> None:
         """Past its retry window: removed and counted as expired (the caller logs it)."""
-        with transaction(self.db):
-            self.db.execute("DELETE FROM deliveries WHERE seq=?", (d.seq,))
-            self._count(d.url, "expired")
+        self.db.execute("DELETE FROM deliveries WHERE seq=?", (d.seq,))
+        self.count(d.url, "expired")
 
     def count(self, url: str, what: str) -> None:
         """Add one to a counter of `url` (gating hooks count accepted/refused/failed here too)."""
-        self._count(url, what)
-
-    def _count(self, url: str, what: str) -> None:
-        self.db.execute("INSERT INTO counters (url, what, n) VALUES (?, ?, 1)"
-                        " ON CONFLICT (url, what) DO UPDATE SET n=n+1", (url, what))
+        counts = self.counters.get(url)
+        if counts is None:
+            counts = self.counters[url] = dict.fromkeys(COUNTERS, 0)
+        counts[what] += 1
 
     def stats(self) -> Dict[str, Dict[str, int]]:
         """Per URL: pending, delivered, retried (delivered after a failure), failed attempts, expired."""
         out: Dict[str, Dict[str, int]] = {}
         for url, n in self.db.execute("SELECT url, count(*) FROM deliveries GROUP BY url"):
             out.setdefault(url, dict.fromkeys(("pending",) + COUNTERS, 0))["pending"] = n
-        for url, what, n in self.db.execute("SELECT url, what, n FROM counters"):
-            out.setdefault(url, dict.fromkeys(("pending",) + COUNTERS, 0))[what] = n
+        for url, counts in self.counters.items():
+            out.setdefault(url, dict.fromkeys(("pending",) + COUNTERS, 0)).update(counts)
         return out
