@@ -88,14 +88,14 @@ def start_api_server(workdir: str) -> tuple:
     raise SystemExit("api-server did not start")
 
 
-def start_srsish(workdir: str, hooks: str) -> tuple:
+def start_srsish(workdir: str, hooks: str, root: str = ROOT) -> tuple:
     os.makedirs(os.path.join(workdir, "objs"), exist_ok=True)
     port = free_port()
     conf = os.path.join(workdir, "srsish.conf")
     with open(conf, "w", encoding="utf-8") as f:
         f.write("listen %s:%d;\ndaemon off;\npid ./objs/srs.pid;\nsrs_log_tank file;\n"
                 "srs_log_file ./objs/srs.log;\nvhost __defaultVhost__ {\n%s\n}\n" % (HOST, port, hooks))
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = spawn([sys.executable, "-m", "srsish", "-c", conf], workdir, os.path.join(workdir, "console.log"), env)
     wait_port(port, proc)
     return proc, port
@@ -202,6 +202,8 @@ def row(name: str, times: list) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=50, help="measured runs per setup (after %d warm-up)" % WARMUP)
+    ap.add_argument("--compare", metavar="ROOT", help="also measure the hooked setup with the srsish of another "
+                    "checkout (e.g. the previous main), in the same run")
     args = ap.parse_args()
     procs = []
     with tempfile.TemporaryDirectory(prefix="hook-latency-") as tmp:
@@ -216,8 +218,14 @@ def main() -> int:
             hooked, hooked_port = start_srsish(os.path.join(tmp, "hooked"), hooks)
             procs.append(hooked)
 
+            other = None
+            if args.compare:
+                old, old_port = start_srsish(os.path.join(tmp, "compare"), hooks, os.path.abspath(args.compare))
+                procs.append(old)
             no_hooks = measure_publish(plain_port, args.runs, "plain")
             with_hooks = measure_publish(hooked_port, args.runs, "hooked")
+            if args.compare:
+                other = measure_publish(old_port, args.runs, "compare")
             api_times = measure_api_server(api_port, args.runs)
             with open(os.path.join(tmp, "hooked", "objs", "srs.log"), encoding="utf-8") as f:
                 calls = len(re.findall(r"http hook on_(?:connect|publish) .* ok", f.read()))
@@ -230,6 +238,8 @@ def main() -> int:
     print("|%s|%s|%s|%s|" % ("-" * 60, "-" * 11, "-" * 9, "-" * 9))
     print(row("RTMP connect -> Publish.Start, no hooks", no_hooks))
     print(row("RTMP connect -> Publish.Start, on_connect + on_publish", with_hooks))
+    if other is not None:
+        print(row("the same, srsish of %s" % args.compare, other))
     print(row("api-server answer to one POST (keep-alive)", api_times))
     overhead = statistics.median(with_hooks) - statistics.median(no_hooks)
     print("hook overhead (median difference): %.2f ms for 2 hook calls; 2 x api-server answer: %.2f ms"

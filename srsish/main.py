@@ -50,6 +50,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.test:
         for w in config.all_warnings:
             print(f"srsish: warning: {w}", file=sys.stderr)
+        from srsish.app.hooks.outbox import check_path
+        problem = check_path(config.hook_outbox)
+        if problem:
+            print(f"srsish: config error: {problem}", file=sys.stderr)
+            return 1
         print(f"srsish: the configuration file {path or '(env)'} syntax is ok", file=sys.stderr)
         print(f"srsish: configuration file {path or '(env)'} test is successful", file=sys.stderr)
         return 0
@@ -61,17 +66,18 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _run(config) -> int:
+    from srsish.app.hooks.outbox import OutboxError
     from srsish.app.server import Server
     from srsish.core.log import get_logger, setup_logging
     setup_logging(config.log_tank, config.log_file, config.log_level)
     log = get_logger()
     for w in config.all_warnings:
         log.warning("%s", w)
-    server = Server(config)
     try:
+        server = Server(config)
         server.write_pid_file()
         server.start()
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, OutboxError) as e:
         log.error("cannot start: %s", e)
         print(f"srsish: cannot start: {e}", file=sys.stderr)
         return 1

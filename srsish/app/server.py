@@ -12,7 +12,9 @@ from gevent.server import StreamServer
 
 from srsish.app.clients import ClientRegistry
 from srsish.app.config import Config, ConfigError, load_config, parse_endpoint
+from srsish.app.hooks.heartbeat import Heartbeat
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
+from srsish.app.hooks.outbox import open_database
 from srsish.app.http.api import ApiState, HttpApi
 from srsish.app.http.flv import HttpFlvStreams
 from srsish.app.http.hls_sessions import HlsPlayContexts
@@ -26,6 +28,7 @@ from srsish.core.ids import new_service_id, new_vid
 from srsish.core.log import get_logger, reopen_logs, setup_logging
 
 SHUTDOWN_GRACE = 5.0   # seconds the clients get to run their unpublish/stop/close hooks
+OUTBOX_DRAIN_GRACE = 10.0   # seconds a stop waits for notifications to be delivered; the rest stays on disk
 STAT_INTERVAL = 2.0    # seconds between byte-counter samples (kbps in the API)
 
 
@@ -70,7 +73,8 @@ class Server:
         self.service_id = new_service_id()
         self.server_id = load_server_id(config)
         self.started_at = time.time()
-        self.hooks = HttpHooks(self.server_id, self.service_id)
+        # The outbox is where notifications wait for their backend, across restarts; cannot open it, cannot start.
+        self.hooks = HttpHooks(self.server_id, self.service_id, db=open_database(config.hook_outbox, self.log))
         self.hls_streams = HlsStreams()        # HLS playlists outlive their publish sessions (hls_dispose)
         self.statistic = Statistic()
         self.vhost_ids = VhostIds(new_vid)
@@ -79,9 +83,12 @@ class Server:
         self.http_api = HttpApi(ApiState(
             server_id=self.server_id, service_id=self.service_id, started_at=self.started_at,
             config=self.current_config, sources=self.sources, clients=self.clients,
-            statistic=self.statistic, vhost_id=self.vhost_ids))
+            statistic=self.statistic, vhost_id=self.vhost_ids, hooks_stats=self.hooks.outbox.stats))
         self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks)
         self.hls_ctx = HlsPlayContexts(self.current_config, self.sources, self.hooks)
+        self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),
+                                   lambda: self.config.section("stats")["network"], self.http_api.summaries,
+                                   self._listen_endpoints)
         self._sampler = None
         self._stopping = False
         self._stopped = gevent.event.Event()
@@ -95,8 +102,24 @@ class Server:
     def start(self) -> None:
         """Bind every listener of the conf; a port that cannot be bound raises OSError naming it."""
         self._apply_listeners(self.config)
+        pending = self.hooks.start(lambda vhost: self.config.hooks_conf(vhost))
+        if pending:
+            self.log.info("hook outbox %s: %d notifications pending from before, delivering",
+                          self.config.hook_outbox, pending)
+        self.heartbeat.start()
         if self._sampler is None:
             self._sampler = gevent.spawn(self._sample_forever)
+
+    def _listen_endpoints(self) -> Dict[str, List[str]]:
+        """The listen endpoints SRS's heartbeat reports with `ports on`, as the conf writes them."""
+        def text(ep) -> str:
+            return str(ep[1]) if ep[0] == "0.0.0.0" else f"{ep[0]}:{ep[1]}"
+        out = {"rtmp": [text(ep) for ep in self.config.listen]}
+        for section, key in (("http_server", "http"), ("http_api", "api")):
+            conf = self.config.section(section)
+            if conf["enabled"]:
+                out[key] = [conf["listen"]]
+        return out
 
     def _apply_listeners(self, config: Config) -> None:
         """Make the listeners match `config`: bind what is new first, then close what went.
@@ -148,6 +171,10 @@ class Server:
             self.statistic.cpu_percent = round(100.0 * (cpu - last_cpu) / max(now - last_t, 1e-3), 2)
             last_cpu, last_t = cpu, now
             counters = [(c.id, c.send_bytes, c.recv_bytes) for c in self.clients]
+            try:
+                self.hooks.update_bytes(counters)   # what a recovered on_close would report
+            except Exception as e:  # a full disk must not stop the stats
+                self.log.error("hook journal: cannot update byte counters: %s", e)
             players = self.clients.players_by_source()
             per_vhost: Dict[str, list] = {}
             for src in self.sources:
@@ -272,8 +299,10 @@ class Server:
             greenlets.append(g)
         gevent.joinall(greenlets, timeout=SHUTDOWN_GRACE)
         self.hls_ctx.close_all()
+        self.heartbeat.stop()
         try:
             self.hooks.flush(SHUTDOWN_GRACE)
+            self.hooks.drain(OUTBOX_DRAIN_GRACE)
         finally:
             self.hooks.close()
             self._remove_pid_file()

@@ -265,7 +265,7 @@ def test_section_defaults(conf):
     assert server["https"]["listen"] == "8088"
     assert cfg.section("heartbeat") == {"enabled": False, "interval": 10.0,
                                         "url": "http://127.0.0.1:8085/api/v1/servers",
-                                        "device_id": "", "summaries": False, "ports": False}
+                                        "device_id": "", "summaries": False, "ports": False, "secret": None}
     assert cfg.section("stats") == {"enabled": True, "network": 0, "disk": []}
     with pytest.raises(KeyError):
         cfg.section("vhost")

@@ -49,7 +49,7 @@ def test_not_implemented_names_are_spec_keys_and_not_ignored():
     keys = set(_spec_keys())
     assert sorted(NOT_IMPLEMENTED - keys) == []
     assert NOT_IMPLEMENTED.isdisjoint(IGNORED)
-    assert {"vhost.security", "vhost.refer", "heartbeat"} <= NOT_IMPLEMENTED
+    assert {"vhost.security", "vhost.refer"} <= NOT_IMPLEMENTED
 
 
 def test_the_scan_sees_a_directive_nobody_reads():
@@ -74,12 +74,12 @@ def _message(where: str, name: str) -> str:
     return f'{where}: "{name}" is accepted but not implemented by srsish, ignored'
 
 
-def test_security_refer_and_heartbeat_warn_with_file_and_line(load):
+def test_security_refer_and_stats_disk_warn_with_file_and_line(load):
     cfg = load("listen 1935;\n"
-               "heartbeat {\n  enabled on;\n  interval 5;\n}\n"
+               "stats {\n  network 0;\n  disk sda;\n}\n"
                "vhost a {\n  security {\n    enabled on;\n    deny publish all;\n  }\n"
                "  refer { enabled on; all github.com; }\n}\n")
-    assert cfg.unimplemented == [_message("conf/x.conf:2", "heartbeat"),
+    assert cfg.unimplemented == [_message("conf/x.conf:4", "stats.disk"),
                                  _message("conf/x.conf:7", "vhost.security"),
                                  _message("conf/x.conf:11", "vhost.refer")]
     assert cfg.warnings == []
@@ -107,8 +107,8 @@ def test_a_conf_without_them_has_no_such_warning(load):
 
 def test_the_warning_is_logged_at_load(load, caplog):
     with caplog.at_level("WARNING", logger="srsish"):
-        load("listen 1935;\nheartbeat { enabled on; }\n")
-    assert _message("conf/x.conf:2", "heartbeat") in caplog.text
+        load("listen 1935;\nvhost a { refer { enabled on; } }\n")
+    assert _message("conf/x.conf:2", "vhost.refer") in caplog.text
 
 
 def test_check_mode_prints_the_security_warning_and_succeeds(tmp_path):

@@ -1,25 +1,21 @@
 """Tests for srsish.app.hooks.http_hooks: bodies against SRS's captures, reply judging, and delivery against real local servers."""
 import glob
 import json
-import logging
 import os
 import socket
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Optional, Union
 
 import gevent
 import gevent.pool
 import gevent.ssl
 import pytest
 import trustme
-from gevent.server import StreamServer
 
 from srsish import SIGNATURE
+from helpers.hook_backend import Backend, Reply
 from srsish.app.config import spec_defaults
+from srsish.app.hooks.http_hooks import HookContext, HookEvents, HttpHooks, build_body, judge_reply
 from srsish.app.hooks.worker import AsyncCallWorker
-from srsish.app.hooks.http_hooks import (HookContext, HookEvents, HttpHooks, build_body,
-                                   judge_reply)
 
 # The requests SRS 7.0.18 sent, captured on the wire (outside the repo; override with the env var).
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "srs-hook-samples")
@@ -53,91 +49,6 @@ def conf(event: str, *urls: str, **kw: object) -> dict:
 
 # ----------------------------------------------------------------------------- a real HTTP backend
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b"0"
-    delay: float = 0.0
-    drop: bool = False  # close the connection without answering
-
-
-@dataclass
-class Req:
-    conn: int
-    method: str
-    target: str
-    headers: list
-    body: bytes
-
-
-@dataclass
-class Backend:
-    """An HTTP/1.1 server on 127.0.0.1 (gevent StreamServer) that records raw requests and answers as scripted.
-
-    `routes` maps a path (without query) to a Reply, or to a function (conn number, request
-    number on that connection) -> Reply.
-    """
-    port: int = 0
-    ssl_context: Optional[gevent.ssl.SSLContext] = None
-    routes: dict = field(default_factory=dict)
-    requests: list = field(default_factory=list)
-    conns: int = 0
-
-    def __post_init__(self) -> None:
-        kw = {"ssl_context": self.ssl_context} if self.ssl_context else {}
-        # A pool, so that stop() also ends the keep-alive connections (a real restart).
-        self.server = StreamServer(("127.0.0.1", self.port), self._handle, spawn=gevent.pool.Pool(),
-                                   **kw)
-        self.server.start()
-        self.port = self.server.server_port
-
-    def url(self, path: str) -> str:
-        return "%s://127.0.0.1:%d%s" % ("https" if self.ssl_context else "http", self.port, path)
-
-    def paths(self) -> list[str]:
-        return [r.target for r in self.requests]
-
-    def stop(self) -> None:
-        self.server.stop(timeout=0)  # kills idle keep-alive handlers at once
-
-    def _handle(self, sock: socket.socket, _addr: tuple) -> None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.conns += 1
-        conn, nth = self.conns, 0
-        rfile = sock.makefile("rb")
-        try:
-            while True:
-                line = rfile.readline(65537)
-                if not line:
-                    return
-                method, target, _version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-                headers = []
-                while True:
-                    h = rfile.readline(65537)
-                    if h in (b"\r\n", b"\n", b""):
-                        break
-                    name, _, value = h.decode("latin-1").partition(":")
-                    headers.append((name, value.strip()))
-                length = int(dict((k.lower(), v) for k, v in headers).get("content-length", 0))
-                body = rfile.read(length) if length else b""
-                nth += 1
-                self.requests.append(Req(conn, method, target, headers, body))
-                reply: Union[Reply, Callable] = self.routes.get(target.split("?")[0], Reply())
-                if callable(reply):
-                    reply = reply(conn, nth)
-                if reply.delay:
-                    gevent.sleep(reply.delay)
-                if reply.drop:
-                    return
-                sock.sendall(b"HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
-                             % (reply.status, len(reply.body)) + reply.body)
-        except OSError:
-            return
-        finally:
-            rfile.close()
-            sock.close()
-
-
 @pytest.fixture
 def backend():
     b = Backend()
@@ -150,24 +61,6 @@ def hooks():
     h = HttpHooks("srv1", "svc1")
     yield h
     h.close()
-
-
-@pytest.fixture
-def hook_log():
-    """The srsish log lines, whatever logging setup other tests left behind."""
-    lines: list[str] = []
-
-    class ListHandler(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    logger = logging.getLogger("srsish")
-    handler, old_level = ListHandler(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(old_level)
 
 
 def free_port() -> int:
@@ -301,10 +194,14 @@ def test_request_method_headers_target_and_body(hooks, backend):
     assert req.target == "/api/v1/streams?x=1&y=%20z"
     body = build_body("on_publish", CTX, "srv1", "svc1").encode()
     assert req.body == body
-    assert sorted(req.headers) == sorted([
+    headers = dict(req.headers)
+    ids = {k: headers.pop(k) for k in ("X-Srsish-Event-Id", "X-Srsish-Attempt", "X-Srsish-Timestamp")}
+    assert sorted(headers.items()) == sorted([
         ("Connection", "Keep-Alive"), ("Content-Length", str(len(body))),
         ("Content-Type", "application/json"), ("Host", "127.0.0.1:%d" % backend.port),
-        ("User-Agent", SIGNATURE)])
+        ("User-Agent", SIGNATURE)])        # no signature without a secret
+    assert len(ids["X-Srsish-Event-Id"]) == 20 and ids["X-Srsish-Attempt"] == "1"
+    assert abs(int(ids["X-Srsish-Timestamp"]) - time.time()) < 5
     assert SIGNATURE.startswith("srsish/")
 
 
@@ -325,17 +222,26 @@ def test_several_urls_called_in_order_and_first_failure_stops(hooks, backend):
     assert backend.paths() == ["/a"]
 
 
-def test_notify_hooks_call_every_url_even_after_failure(hooks, backend, hook_log):
-    backend.routes["/a"] = Reply(500, b"0")
+def test_notifications_reach_every_url_each_on_its_own_and_failures_are_retried(hooks, backend, hook_log):
+    backend.routes["/a"] = lambda conn, nth: Reply(500, b"0") if len(backend.requests) <= 2 else Reply()
     refused = "http://127.0.0.1:%d/down" % free_port()
+    fast = {"retry_max_delay": 0.2}
     for fire, event in ((hooks.on_close, "on_close"), (hooks.on_unpublish, "on_unpublish"),
                         (hooks.on_stop, "on_stop")):
-        backend.requests.clear()
-        assert fire(conf(event, backend.url("/a"), refused, backend.url("/b")), CTX) is None
-        assert backend.paths() == ["/a", "/b"]
-        assert json.loads(backend.requests[0].body)["action"] == event
+        assert fire(conf(event, backend.url("/a"), refused, backend.url("/b"), **fast), CTX) is None
+    assert not hooks.drain(1.5)                   # the refused URL never accepts
+    by_path: dict = {}
+    for r in backend.requests:
+        by_path.setdefault(r.target, []).append((json.loads(r.body)["action"], dict(r.headers)))
+    assert [a for a, _ in by_path["/b"]] == ["on_close", "on_unpublish", "on_stop"]
+    accepted_a = [a for a, _ in by_path["/a"]]
+    assert accepted_a.count("on_close") >= 2 and set(accepted_a) == {"on_close", "on_unpublish", "on_stop"}
+    retries = [h for a, h in by_path["/a"] if a == "on_close"]
+    assert [h["X-Srsish-Attempt"] for h in retries] == [str(i) for i in range(1, len(retries) + 1)]
+    assert len({h["X-Srsish-Event-Id"] for h in retries}) == 1
     assert any("connection refused" in line for line in hook_log)
     assert any("HTTP 500" in line for line in hook_log)
+    assert hooks.outbox.pending() == 3 and hooks.outbox.pending(refused) == 3
 
 
 def test_keep_alive_connection_is_reused(hooks, backend):
@@ -451,34 +357,25 @@ def hls_ctx(seq: int) -> HookContext:
                        "?token=abc", duration=2.0, seq_no=seq, file="live/livestream-%d.ts" % seq)
 
 
-def test_dvr_and_hls_are_queued_and_flush_waits(hooks, backend):
+def test_notifications_return_at_once_and_arrive_in_order(hooks, backend):
     backend.routes["/slow"] = Reply(delay=0.2)
     started = time.monotonic()
     hooks.on_hls(conf("on_hls", backend.url("/slow")), hls_ctx(0))
     hooks.on_hls(conf("on_hls", backend.url("/slow")), hls_ctx(1))
     hooks.on_dvr(conf("on_dvr", backend.url("/slow")), CTX)
     assert time.monotonic() - started < 0.1 and backend.requests == []
-    hooks.flush(5.0)
+    assert hooks.drain(5.0)
     assert time.monotonic() - started >= 0.55
     bodies = [json.loads(r.body) for r in backend.requests]
     assert [(b["action"], b.get("seq_no")) for b in bodies] == [
         ("on_hls", 0), ("on_hls", 1), ("on_dvr", None)]
 
 
-def test_background_chain_stops_at_first_failure(hooks, backend, hook_log):
-    backend.routes["/a"] = Reply(200, b'{"code":1}')
-    hooks.on_dvr(conf("on_dvr", backend.url("/a"), backend.url("/b")), CTX)
-    hooks.on_hls(conf("on_hls", backend.url("/b"), backend.url("/a")), hls_ctx(3))
-    hooks.flush(5.0)
-    assert backend.paths() == ["/a", "/b", "/a"]
-    assert any("on_dvr" in line and "rejected" in line for line in hook_log)
-
-
-def test_flush_returns_after_timeout_when_backend_hangs(hooks, backend, hook_log):
+def test_drain_returns_after_timeout_when_backend_hangs(hooks, backend, hook_log):
     backend.routes["/hang"] = Reply(delay=30)
     hooks.on_dvr(conf("on_dvr", backend.url("/hang"), timeout=5.0), CTX)
     started = time.monotonic()
-    hooks.flush(0.3)
+    assert not hooks.drain(0.3)
     assert 0.25 <= time.monotonic() - started < 1.5
     assert any("still pending" in line for line in hook_log)
 

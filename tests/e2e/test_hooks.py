@@ -72,7 +72,15 @@ def sample_body(event: str) -> tuple:
 
 
 def seq(rx: HookReceiver, client_id: str) -> list:
-    return [(r.action, r.tag) for r in rx.find(client_id=client_id)]
+    """(action, tag) of each first attempt of the client's hooks, in arrival order (retries left out)."""
+    return [(r.action, r.tag) for r in rx.find(client_id=client_id) if r.header("X-Srsish-Attempt") == "1"]
+
+
+def retried(rx: HookReceiver, client_id: str, action: str, tag: str) -> bool:
+    """The refused notification came again: attempt 2, the same event id."""
+    tries = [r for r in rx.find(client_id=client_id, action=action, tag=tag)]
+    ids = {r.header("X-Srsish-Event-Id") for r in tries}
+    return len(ids) == 1 and any(r.header("X-Srsish-Attempt") == "2" for r in tries)
 
 
 def one(rx: HookReceiver, timeout: float = 10.0, **match):
@@ -203,7 +211,7 @@ def test_tcurl_query_not_doubled(make_server):
 def test_rejection_skips_later_urls_notify_hooks_call_all(make_server, procs, media):
     """on_publish a answers `1`: ffmpeg is refused and prints why, on_publish b is never
     called, on_unpublish is not sent, on_close (a and b) is. on_unpublish/on_stop/on_close
-    a answer 500: b is still called for each."""
+    a answer 500: b is still called for each, and a's are retried (same event id)."""
     def responder(req):
         if req.action == "on_publish" and req.tag == "a" and req.stream == "rej":
             return Reply(200, b"1")
@@ -239,6 +247,8 @@ def test_rejection_skips_later_urls_notify_hooks_call_all(make_server, procs, me
         assert seq(rx, play_id) == [(ev, t) for ev in ("on_connect", "on_play", "on_stop", "on_close")
                                     for t in ("a", "b")], rx.dump()
         assert "status=500" in srv.log_text(), "failed notify hooks are not logged"
+        for cid, action in ((rej_id, "on_close"), (ok_id, "on_unpublish"), (play_id, "on_stop")):
+            wait_for(lambda: retried(rx, cid, action, "a"), 10, message=f"{action} a to be retried")
 
 
 # ----------------------------------------------------------------------------- srs.md 1.2 reply table

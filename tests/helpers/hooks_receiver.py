@@ -139,13 +139,13 @@ class _Server(ThreadingHTTPServer):
 class HookReceiver:
     """Use as a context manager; `url("/hooks/a/on_publish")` gives the URL to configure."""
 
-    def __init__(self, responder: Optional[Responder] = None, tls: Optional[ssl.SSLContext] = None):
+    def __init__(self, responder: Optional[Responder] = None, tls: Optional[ssl.SSLContext] = None, port: int = 0):
         self.responder = responder or (lambda req: OK)
         self.requests: List[HookRequest] = []
         self.tls_errors: List[str] = []
         self._cond = threading.Condition()
         self._released = threading.Event()
-        self._srv = _Server(("127.0.0.1", 0), _Handler)
+        self._srv = _Server(("127.0.0.1", port), _Handler)   # a given port: a backend coming back
         self._srv.owner = self
         self._srv.tls = tls
         self.port = self._srv.server_address[1]

@@ -1,4 +1,5 @@
 """Config: a loaded configuration, typed, with every SPEC default filled in and small getters for derived values."""
+import os
 from typing import Optional
 
 from srsish.app.config.spec import DEFAULT_VHOST
@@ -29,6 +30,12 @@ class Config:
         self.server_id: Optional[str] = root["server_id"]
         self.work_dir: str = root["work_dir"]
         self.utc_time: bool = root["utc_time"]
+
+    @property
+    def hook_outbox(self) -> str:
+        """The hook outbox database: `hook_outbox`, else srsish.hooks.db in the pid file's folder (so two
+        servers with their own pid files never share one)."""
+        return self.root["hook_outbox"] or os.path.join(os.path.dirname(self.pid) or ".", "srsish.hooks.db")
 
     def section(self, name: str) -> dict:
         """A global section (http_api, http_server, heartbeat, stats) with defaults filled."""

@@ -26,6 +26,7 @@ server_id = str1(default=None)
 work_dir = str1(default="./")
 utc_time = onoff(default=off)
 pithy_print_ms = int1(min=1, default=10000)
+hook_outbox = str1(default=None)
 [http_api]
 enabled = onoff(default=off)
 listen = endpoint(default="1985")
@@ -61,6 +62,7 @@ url = str1(default="http://127.0.0.1:8085/api/v1/servers")
 device_id = str1(default="")
 summaries = onoff(default=off)
 ports = onoff(default=off)
+secret = str1(default=None)
 [stats]
 enabled = onoff(default=on)
 network = int1(min=0, default=0)
@@ -106,6 +108,9 @@ on_hls = words(default=list())
 on_hls_notify = words(default=list())
 timeout = float1(gt=0, default=30)
 tls_verify = onoff(default=on)
+secret = str1(default=None)
+retry_max_delay = float1(gt=0, default=60)
+retry_window = float1(gt=0, default=86400)
 [[[http_remux]]]
 enabled = onoff(default=off)
 mount = str1(default="[vhost]/[app]/[stream].flv")
@@ -176,7 +181,7 @@ IGNORED = frozenset("""
 # one, or anything inside such a block, loads with a warning per directive. tests/app/test_config_spec.py
 # fails when a SPEC key is neither read in srsish/ nor listed here.
 NOT_IMPLEMENTED = frozenset("""
-    pithy_print_ms heartbeat stats
+    pithy_print_ms stats.enabled stats.disk
     http_api.raw_api http_api.https http_server.https
     vhost.tcp_nodelay vhost.in_ack_size
     vhost.play.mix_correct vhost.play.atc vhost.play.atc_auto vhost.play.send_min_interval

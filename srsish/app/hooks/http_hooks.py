@@ -1,12 +1,17 @@
 """HttpHooks: what the app calls to fire SRS's HTTP callbacks: gating hooks decide, notifications are sent or queued."""
+import sqlite3
 import time
-from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from srsish import SIGNATURE
 from srsish.app.hooks.events import HookContext, HookEvents, HookVerdict, build_body, judge_reply
+from srsish.app.hooks.journal import CLOSES, OPENS, OWED, SessionJournal
+from srsish.app.hooks.outbox import Outbox, open_database, transaction
+from srsish.app.hooks.sender import OutboxSender
+from srsish.app.hooks.signing import request_headers
 from srsish.app.hooks.transport import HookTransport, HookTransportError
 from srsish.app.hooks.worker import AsyncCallWorker
+from srsish.core.ids import new_event_id
 from srsish.core.log import get_logger
 
 __all__ = ["HookContext", "HookEvents", "HookVerdict", "HttpHooks", "build_body", "judge_reply"]
@@ -36,29 +41,61 @@ def _replace_notify(template: str, server_id: str, service_id: str, ctx: HookCon
 class HttpHooks:
     """Fires SRS's HTTP callbacks for one server process.
 
-    Gating hooks (on_connect, on_publish, on_play) run in the caller's greenlet and
-    return a verdict; notify hooks (on_close, on_unpublish, on_stop) run in the caller's
-    greenlet and only log; on_dvr, on_hls and on_hls_notify are queued to a background
-    worker and return at once (`flush` waits for them).
+    Gating hooks (on_connect, on_publish, on_play) run in the caller's greenlet and return a verdict;
+    they are never queued (a client waiting to go live must not wait for a retry schedule).
+    Notifications (on_close, on_unpublish, on_stop, on_dvr, on_hls) are written to the outbox before
+    the call returns and delivered by its sender, each URL on its own, retried with backoff until the
+    URL accepts or the retry window passes. on_hls_notify stays SRS's single best-effort GET, queued
+    to a background worker.
+
+    Every request carries X-Srsish-Event-Id, X-Srsish-Attempt and X-Srsish-Timestamp, and with
+    `secret` X-Srsish-Signature (see signing.py). Bodies are byte-identical to SRS's.
 
     `conf` is the vhost's http_hooks dict: `enabled`, one URL list per event, `timeout`
-    (seconds, default 30, covering connect and each read) and `tls_verify` (default True;
-    False accepts any certificate, as SRS does). A backend that trickles bytes slowly can
-    hold a call longer than `timeout`: the limit applies to each network wait.
+    (seconds, covering connect and each read), `tls_verify` (False accepts any certificate, as SRS
+    does), `secret`, `retry_max_delay` and `retry_window` (seconds).
 
     HTTPS verifies against the system CAs; `SSL_CERT_FILE` / `SSL_CERT_DIR` in the
     environment replace them (OpenSSL's rule), which is also how tests trust a test CA.
     Connections are kept alive, one pool per (scheme, host, port, timeout, tls_verify);
     a POST that meets a stale pooled connection is retried once on a fresh one.
-    When the background queue is full (10000 calls) a new call is dropped with an error
-    line naming it; the producer (the media path) never blocks.
     """
 
-    def __init__(self, server_id: str, service_id: str, user_agent: str = f"{SIGNATURE}") -> None:
+    def __init__(self, server_id: str, service_id: str, db: Optional[sqlite3.Connection] = None,
+                 user_agent: str = f"{SIGNATURE}", clock: Callable[[], float] = time.time) -> None:
         self.server_id = server_id
         self.service_id = service_id
+        self.clock = clock
         self.transport = HookTransport(user_agent)
+        # Without a database (tools, tests) the outbox lives in memory: retried, not durable.
+        db = db if db is not None else open_database(":memory:")
+        self.outbox = Outbox(db)
+        self.journal = SessionJournal(db)
+        self.sender = OutboxSender(self.outbox, self.transport, clock)
         self._worker = AsyncCallWorker("http_hooks")
+
+    def start(self, hooks_conf: Callable[[str], Optional[dict]]) -> int:
+        """Recover what an unclean exit left open, then deliver what the outbox holds; returns how many
+        deliveries are pending. `hooks_conf(vhost name)` is the vhost's http_hooks as the conf says now."""
+        self.recover(hooks_conf)
+        return self.sender.start()
+
+    def recover(self, hooks_conf: Callable[[str], Optional[dict]]) -> int:
+        """Queue the closing hooks every session left open in the journal is owed (X-Srsish-Recovered: 1)."""
+        left = self.journal.left_open()
+        log = get_logger()
+        with transaction(self.outbox.db):
+            for kind, ctx in left:
+                action = OWED[kind]
+                log.warning("recover: %s session of client %s (%s/%s/%s) was left open by an unclean exit: "
+                            "queueing %s", kind, ctx.client_id, ctx.vhost, ctx.app, ctx.stream, action)
+                self.notify(action, hooks_conf(ctx.vhost) or {}, ctx, recovered=True)
+            self.journal.clear()
+        return len(left)
+
+    def update_bytes(self, counters) -> None:
+        """The live clients' byte counters, so a recovered on_close carries what was counted last."""
+        self.journal.update_bytes(counters)
 
     # gating ------------------------------------------------------------------
     def on_connect(self, conf: dict, ctx: HookContext) -> HookVerdict:
@@ -70,22 +107,38 @@ class HttpHooks:
     def on_play(self, conf: dict, ctx: HookContext) -> HookVerdict:
         return self._gate("on_play", conf, ctx)
 
-    # notify, synchronous -----------------------------------------------------
-    def on_close(self, conf: dict, ctx: HookContext) -> None:
-        self._notify_all("on_close", conf, ctx)
+    # notifications, through the outbox ---------------------------------------
+    def on_close(self, conf: dict, ctx: HookContext, recovered: bool = False) -> None:
+        self.notify("on_close", conf, ctx, recovered)
 
-    def on_unpublish(self, conf: dict, ctx: HookContext) -> None:
-        self._notify_all("on_unpublish", conf, ctx)
+    def on_unpublish(self, conf: dict, ctx: HookContext, recovered: bool = False) -> None:
+        self.notify("on_unpublish", conf, ctx, recovered)
 
-    def on_stop(self, conf: dict, ctx: HookContext) -> None:
-        self._notify_all("on_stop", conf, ctx)
+    def on_stop(self, conf: dict, ctx: HookContext, recovered: bool = False) -> None:
+        self.notify("on_stop", conf, ctx, recovered)
 
-    # background --------------------------------------------------------------
-    def on_dvr(self, conf: dict, ctx: HookContext) -> None:
-        self._queue_chain("on_dvr", conf, ctx)
+    def on_dvr(self, conf: dict, ctx: HookContext, recovered: bool = False) -> None:
+        self.notify("on_dvr", conf, ctx, recovered)
 
-    def on_hls(self, conf: dict, ctx: HookContext) -> None:
-        self._queue_chain("on_hls", conf, ctx)
+    def on_hls(self, conf: dict, ctx: HookContext, recovered: bool = False) -> None:
+        self.notify("on_hls", conf, ctx, recovered)
+
+    def notify(self, action: str, conf: dict, ctx: HookContext, recovered: bool = False) -> Optional[str]:
+        """Store the event for each of its URLs and wake their senders; returns its event id (None: no URL)."""
+        urls = _urls(conf, action)
+        event_id = new_event_id()
+        with transaction(self.outbox.db):     # the session is closed exactly when its hook is stored
+            if action in CLOSES:
+                self.journal.close(CLOSES[action], ctx.client_id)
+            if not urls:
+                return None
+            body = _utf8(build_body(action, ctx, self.server_id, self.service_id))
+            self.outbox.add(event_id, action, ctx.client_id, urls, body, timeout=_timeout(conf),
+                            tls_verify=conf["tls_verify"], secret=conf["secret"] or "", window=conf["retry_window"],
+                            max_delay=conf["retry_max_delay"], now=self.clock(), recovered=recovered)
+        for url in urls:
+            self.sender.wake(url)
+        return event_id
 
     def on_hls_notify(self, conf: dict, ctx: HookContext, ts_url: str, nb_notify: int) -> None:
         """GET every on_hls_notify URL with its template variables replaced.
@@ -117,83 +170,76 @@ class HttpHooks:
 
         self._worker.submit(run, f"on_hls_notify client={ctx.client_id} ts={ts_url}")
 
+    def send_raw(self, action: str, client_id: str, url: str, body: bytes, *, secret: str, window: float,
+                 max_delay: float, timeout: float = NOTIFY_TIMEOUT, replace: bool = False) -> str:
+        """Queue a notification whose body is already built (the heartbeat); `replace` drops one still pending."""
+        event_id = new_event_id()
+        with transaction(self.outbox.db):
+            if replace:
+                self.outbox.drop(action, url)
+            self.outbox.add(event_id, action, client_id, [url], body, timeout=timeout, tls_verify=True,
+                            secret=secret, window=window, max_delay=max_delay, now=self.clock())
+        self.sender.wake(url)
+        return event_id
+
     def flush(self, timeout: float) -> None:
-        """Wait until the background queue is empty, at most `timeout` seconds."""
+        """Wait until the on_hls_notify queue is empty, at most `timeout` seconds."""
         if not self._worker.flush(timeout):
             get_logger().warning("http hooks: %d background calls still pending after %.1fs",
                                  self._worker.pending(), timeout)
 
+    def drain(self, timeout: float) -> bool:
+        """Shutdown: wait at most `timeout` seconds for the outbox to empty; the rest stays on disk."""
+        if self.sender.drain(timeout):
+            return True
+        get_logger().warning("http hooks: %d notifications still pending after %.1fs, kept for the next start",
+                             self.outbox.pending(), timeout)
+        return False
+
     def close(self) -> None:
-        """Stop the background worker (call `flush` first) and close pooled connections."""
+        """Stop the workers (call `flush` and `drain` first) and close pooled connections."""
         self._worker.stop()
+        self.sender.stop()
         self.transport.close()
 
     # internals ---------------------------------------------------------------
-    def _make_call(self, action: str, conf: dict, ctx: HookContext) -> Optional["_HookCall"]:
-        """One event, built and ready to deliver; None when nothing is configured for it."""
-        urls = _urls(conf, action)
-        if not urls:
-            return None
-        return _HookCall(action, tuple(urls), _utf8(build_body(action, ctx, self.server_id,
-                                                               self.service_id)),
-                         _timeout(conf), bool(conf["tls_verify"]), ctx.client_id)
-
-    def _deliver(self, call: "_HookCall", url: str) -> Optional[str]:
-        """One POST, judged and logged: None on success, else the reason."""
-        log = get_logger(call.cid)
+    def _deliver(self, action: str, url: str, body: bytes, conf: dict, event_id: str, cid: str) -> Optional[str]:
+        """One gating POST, judged, logged and counted: None on success, else the reason."""
+        log = get_logger(cid)
+        headers = request_headers(event_id, 1, self.clock(), body, conf["secret"])
         started = time.monotonic()
         try:
-            status, reply = self.transport.post(url, call.body, call.timeout, call.tls_verify)
+            status, reply = self.transport.post(url, body, _timeout(conf), conf["tls_verify"], headers)
         except HookTransportError as e:
-            log.warning("http hook %s %s failed in %dms: %s", call.action, url, _ms(started), e)
+            self.outbox.count(url, "failed")
+            log.warning("http hook %s %s failed in %dms: %s", action, url, _ms(started), e)
             return str(e)
         why = judge_reply(status, reply)
         if why is None:
-            log.info("http hook %s %s status=%d %dms ok", call.action, url, status, _ms(started))
+            self.outbox.count(url, "accepted")
+            log.info("http hook %s %s status=%d %dms ok", action, url, status, _ms(started))
         else:
-            log.warning("http hook %s %s status=%d %dms rejected: %s",
-                        call.action, url, status, _ms(started), why)
+            self.outbox.count(url, "refused")
+            log.warning("http hook %s %s status=%d %dms rejected: %s", action, url, status, _ms(started), why)
         return why
 
-    def _chain(self, call: "_HookCall") -> Optional[str]:
-        """Call the URLs in order, stopping at the first failure, whose full reason is returned."""
-        for i, url in enumerate(call.urls):
-            why = self._deliver(call, url)
-            if why is not None:
-                if i + 1 < len(call.urls):
-                    get_logger(call.cid).warning("http hook %s: %d later URL(s) skipped",
-                                                 call.action, len(call.urls) - i - 1)
-                return f"{call.action} {url} rejected: {why}"
-        return None
-
     def _gate(self, action: str, conf: dict, ctx: HookContext) -> HookVerdict:
-        call = self._make_call(action, conf, ctx)
-        reason = self._chain(call) if call else None
-        return HookVerdict(reason is None, reason or "")
-
-    def _notify_all(self, action: str, conf: dict, ctx: HookContext) -> None:
-        call = self._make_call(action, conf, ctx)
-        for url in call.urls if call else ():
-            self._deliver(call, url)  # each failure is logged there; the rest still run
-
-    def _queue_chain(self, action: str, conf: dict, ctx: HookContext) -> None:
-        # Built now, not in the worker: the context may change before the worker runs.
-        call = self._make_call(action, conf, ctx)
-        if call is not None:
-            self._worker.submit(lambda: self._chain(call),
-                                f"{action} client={ctx.client_id} "
-                                f"stream={ctx.vhost}/{ctx.app}/{ctx.stream} file={ctx.file}")
-
-
-@dataclass(frozen=True)
-class _HookCall:
-    """An event ready for delivery: what a durable queue or a signer would work on."""
-    action: str
-    urls: tuple[str, ...]
-    body: bytes
-    timeout: float
-    tls_verify: bool
-    cid: str
+        """Call the URLs in order, stopping at the first failure, whose full reason is the verdict's."""
+        urls = _urls(conf, action)
+        if not urls:
+            self.journal.open(OPENS[action], ctx, self.clock())
+            return HookVerdict(True, "")
+        event_id = new_event_id()
+        body = _utf8(build_body(action, ctx, self.server_id, self.service_id))
+        for i, url in enumerate(urls):
+            why = self._deliver(action, url, body, conf, event_id, ctx.client_id)
+            if why is not None:
+                if i + 1 < len(urls):
+                    get_logger(ctx.client_id).warning("http hook %s: %d later URL(s) skipped", action,
+                                                      len(urls) - i - 1)
+                return HookVerdict(False, f"{action} {url} rejected: {why}")
+        self.journal.open(OPENS[action], ctx, self.clock())
+        return HookVerdict(True, "")
 
 
 def _timeout(conf: dict) -> float:

@@ -3,6 +3,7 @@ import errno
 import os
 import ssl
 from dataclasses import dataclass
+from typing import Dict, Optional
 from urllib.parse import urlsplit
 
 import gevent.local
@@ -146,10 +147,13 @@ class HookTransport:
             self._clients[key] = client
         return client
 
-    def post(self, url: str, body: bytes, timeout: float, tls_verify: bool) -> tuple[int, bytes]:
-        """POST `body` as JSON; returns (status, reply body); raises HookTransportError."""
+    def post(self, url: str, body: bytes, timeout: float, tls_verify: bool,
+             extra_headers: Optional[Dict[str, str]] = None) -> tuple[int, bytes]:
+        """POST `body` as JSON (with `extra_headers`); returns (status, reply body); raises HookTransportError."""
         target = _parse_url(url)
         headers = {"Content-Type": "application/json", "Connection": "Keep-Alive"}
+        if extra_headers:
+            headers.update(extra_headers)
         try:
             client = self._client(target, timeout, tls_verify, POOL_CONCURRENCY)
             for attempt in (1, 2):

@@ -57,6 +57,7 @@ class ApiState:
     clients: ClientRegistry
     statistic: Statistic
     vhost_id: Callable[[str], str]     # a stable `vid-` id per vhost name
+    hooks_stats: Callable[[], Dict[str, Dict[str, int]]] = dict   # the hook outbox's counters per URL
 
 
 class HttpApi:
@@ -94,7 +95,9 @@ class HttpApi:
             return self._ok(data={"major": int(major), "minor": int(minor), "revision": int(revision),
                                   "version": VERSION})
         if what == "summaries":
-            return self._ok(data=self._summaries())
+            return self._ok(data=self.summaries())
+        if what == "hooks":
+            return self._ok(hooks=self._hooks())
         if what in ("vhosts", "streams", "clients"):
             if req.method == "DELETE" and what == "clients" and ident:
                 return self._kick(ident)
@@ -227,7 +230,18 @@ class HttpApi:
         c.kick("kicked by the HTTP API")
         return self._ok()
 
-    def _summaries(self) -> dict:
+    def _hooks(self) -> dict:
+        """srsish's hook outbox: per URL, pending and delivered notifications, retries, failed attempts,
+        expired events, and the gating hooks' accepted/refused answers."""
+        per_url = self.state.hooks_stats()
+        totals = dict.fromkeys(("pending", "delivered", "retried", "failed", "expired", "accepted", "refused"), 0)
+        for counts in per_url.values():
+            for k, v in counts.items():
+                totals[k] = totals.get(k, 0) + v
+        return {**totals, "backends": [{"url": url, **counts} for url, counts in sorted(per_url.items())]}
+
+    def summaries(self) -> dict:
+        """The data of /api/v1/summaries (also what the heartbeat sends with `summaries on`)."""
         mem = _meminfo()
         rss = _proc_status_kb("VmRSS")
         total = mem.get("MemTotal", 0)

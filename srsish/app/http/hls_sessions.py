@@ -15,7 +15,7 @@ from srsish.app.live.source import SourceRegistry
 from srsish.core import paths
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
-from srsish.core.naming import DEFAULT_VHOST, stream_url
+from srsish.core.naming import stream_url
 from srsish.kernel.m3u8 import VARIANT_CONTENT_TYPE, render_variant_playlist
 
 CHECK_INTERVAL = 2.0          # seconds between looks for quiet sessions (SRS: 5)

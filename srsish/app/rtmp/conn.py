@@ -29,7 +29,6 @@ HANDSHAKE_TIMEOUT = 30.0      # handshake + connect phase
 IDENTIFY_TIMEOUT = 30.0       # waiting for publish/play after connect
 PLAYER_RECV_TIMEOUT = None    # players may stay silent for ever; the writer's send timeout guards them
 RECV_SIZE = 64 * 1024
-UNPUBLISH_FLUSH_TIMEOUT = 5.0  # the most an unpublish waits for queued on_hls/on_dvr hooks
 
 
 class ClientRejected(Exception):
@@ -316,9 +315,8 @@ class RtmpConn:
         source.on_unpublish()
         self.source = None
         self.log.info("stop publish vhost=%s, app=%s, stream=%s", source.vhost, source.app, source.stream)
-        # As SRS, the last segment's on_hls and the recording's on_dvr go out before on_unpublish.
-        # The source is already free, so a publisher coming back is not held up by this wait.
-        self.services.hooks.flush(UNPUBLISH_FLUSH_TIMEOUT)
+        # As SRS, the last segment's on_hls and the recording's on_dvr reach a backend before on_unpublish:
+        # they were queued first, and the outbox keeps one client's events in order per backend.
         self.services.hooks.on_unpublish(self._hooks_conf(), self._hook_ctx_for(source))
         self.services.sources.release_if_idle(source)
 
