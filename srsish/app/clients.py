@@ -27,14 +27,24 @@ class ClientRegistry:
 
     def __init__(self) -> None:
         self._clients: Dict[str, Client] = {}
+        self._sessions: set = set()       # ids of clients that hold no connection (HLS play sessions)
 
-    def add(self, client: Client) -> None:
+    def add(self, client: Client, connection: bool = True) -> None:
+        """Register `client`; `connection=False` for one that holds no socket of its own (an HLS session)."""
         self._clients[client.id] = client
+        if not connection:
+            self._sessions.add(client.id)
 
     def remove(self, client: Client) -> None:
         """Forget `client` (only that object: an id reused meanwhile stays)."""
         if self._clients.get(client.id) is client:
             del self._clients[client.id]
+            self._sessions.discard(client.id)
+
+    @property
+    def connections(self) -> int:
+        """Clients that hold a connection (what max_connections limits)."""
+        return len(self._clients) - len(self._sessions)
 
     def get(self, client_id: str) -> Optional[Client]:
         return self._clients.get(client_id)

@@ -85,7 +85,7 @@ class Server:
             config=self.current_config, sources=self.sources, clients=self.clients,
             statistic=self.statistic, vhost_id=self.vhost_ids, hooks_stats=self.hooks.outbox.stats))
         self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks)
-        self.hls_ctx = HlsPlayContexts(self.current_config, self.sources, self.hooks)
+        self.hls_ctx = HlsPlayContexts(self.current_config, self.sources, self.clients, self.hooks)
         self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),
                                    lambda: self.config.section("stats")["network"], self.http_api.summaries,
                                    self._listen_endpoints)
@@ -200,7 +200,7 @@ class Server:
         if self._stopping:
             sock.close()
             return
-        if len(self.clients) >= self.config.max_connections:
+        if self.clients.connections >= self.config.max_connections:
             self.log.warning("drop client ip=%s: max_connections %d reached", address[0],
                              self.config.max_connections)
             sock.close()

@@ -3,11 +3,12 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 from urllib.parse import quote
 
 import gevent
 
+from srsish.app.clients import ClientRegistry
 from srsish.app.config import Config, spec_defaults
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.http.types import HttpRequest, HttpResponse
@@ -24,13 +25,32 @@ _CTX_ID = re.compile(r"[0-9a-z]{4,32}")
 _URL_SAFE = "/:@!$&'()*+,;=-._~"
 
 
-@dataclass
+@dataclass(eq=False)
 class HlsSession:
-    """One viewer's session: the hook fields of its first request and when it was last heard from."""
+    """One viewer's session: the hook fields of its first request and when it was last heard from.
+
+    It is a Client like an RTMP or HTTP-FLV one (the API lists it as `hls-play` and can kick it), but it
+    holds no connection: it lives from its on_play to its on_stop.
+    """
     id: str
     vhost: str
     hook: HookContext
     last_seen: float
+    end: Callable[["HlsSession", str], None]     # ends the session (on_stop) for `kick`
+    ip: str = ""
+    created: float = 0.0
+    source: Any = None          # plays files, not a live source's consumer
+    send_bytes: int = 0
+    recv_bytes: int = 0
+
+    def describe(self) -> dict:
+        h = self.hook
+        base = h.stream[:-5] if h.stream.endswith(".m3u8") else h.stream
+        return {"vhost": self.vhost, "stream": h.stream_id, "ip": self.ip, "pageUrl": h.pageUrl, "swfUrl": "",
+                "tcUrl": h.tcUrl, "url": f"/{h.app}/{base}", "name": base, "type": "hls-play", "publish": False}
+
+    def kick(self, reason: str) -> None:
+        self.end(self, reason)
 
 
 class HlsPlayContexts:
@@ -47,9 +67,11 @@ class HlsPlayContexts:
     after on_play instead of answering a second variant playlist to a player that expects media.
     """
 
-    def __init__(self, config: Callable[[], Config], sources: SourceRegistry, hooks: HttpHooks) -> None:
+    def __init__(self, config: Callable[[], Config], sources: SourceRegistry, clients: ClientRegistry,
+                 hooks: HttpHooks) -> None:
         self.config = config          # the conf as it is now (a reload swaps it)
         self.sources = sources
+        self.clients = clients
         self.hooks = hooks
         self.sessions: Dict[str, HlsSession] = {}
         self._checker: Optional[gevent.Greenlet] = None
@@ -78,7 +100,9 @@ class HlsPlayContexts:
             log.warning("hls play rejected ip=%s %s/%s: %s", req.ip, app, stream, verdict.reason)
             return HttpResponse(403, [("Content-Type", "text/plain; charset=utf-8")],
                                 b"Forbidden: on_play rejected this viewer\n")
-        self.sessions[sid] = HlsSession(sid, vhost["name"], hook, time.monotonic())
+        session = HlsSession(sid, vhost["name"], hook, time.monotonic(), self._end, ip=req.ip, created=time.time())
+        self.sessions[sid] = session
+        self.clients.add(session, connection=False)
         self._ensure_checker()
         log.info("hls play session ip=%s vhost=%s app=%s stream=%s param=%s", req.ip, hook.vhost, app, stream,
                  hook.param)
@@ -131,21 +155,23 @@ class HlsPlayContexts:
         checker, self._checker = self._checker, None
         if checker is not None:
             checker.kill(block=False)
-        sessions, self.sessions = self.sessions, {}
-        for s in sessions.values():
-            self._stop(s, "server shutdown")
+        for s in list(self.sessions.values()):
+            self._end(s, "server shutdown")
 
     def expire(self, now: Optional[float] = None) -> int:
         """on_stop for every session quiet for 2 x hls_window; returns how many ended."""
         now = time.monotonic() if now is None else now
         ended = [s for s in list(self.sessions.values()) if now - s.last_seen > 2 * self._window(s.vhost)]
         for s in ended:
-            if self.sessions.get(s.id) is s:
-                del self.sessions[s.id]
-                self._stop(s, "no request for 2 x hls_window")
+            self._end(s, "no request for 2 x hls_window")
         return len(ended)
 
-    def _stop(self, s: HlsSession, why: str) -> None:
+    def _end(self, s: HlsSession, why: str) -> None:
+        """End a session once (expiry, a kick, shutdown): forget it and send its on_stop."""
+        if self.sessions.get(s.id) is not s:
+            return
+        del self.sessions[s.id]
+        self.clients.remove(s)
         get_logger(s.id).info("hls play session ends (%s): %s/%s", why, s.hook.app, s.hook.stream)
         self.hooks.on_stop(self.config().hooks_conf(s.vhost) or {}, s.hook)
 
