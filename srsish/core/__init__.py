@@ -1,1 +1,1 @@
-"""Core: the lowest layer (ids, errors, logging); imports only the standard library."""
+"""Core: the lowest layer (errors, ids, logging, the naming and path policy); imports only the standard library."""

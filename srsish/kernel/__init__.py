@@ -1,1 +1,1 @@
-"""Kernel: pure media containers and codecs (FLV, codec inspection); no I/O, no clock."""
+"""Kernel: pure media code (codecs, FLV, MP4 and MPEG-TS muxers, m3u8, shared messages, jitter); no I/O, no clock."""

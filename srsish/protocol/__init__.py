@@ -1,1 +1,1 @@
-"""Protocol: sans-IO wire protocols (AMF0, RTMP): bytes in, events out, bytes to send."""
+"""Protocol: sans-IO wire protocols (AMF0, RTMP in both roles, HTTP request reading): bytes in, events out, bytes to send."""

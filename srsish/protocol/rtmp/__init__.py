@@ -1,1 +1,1 @@
-"""RTMP: handshake, chunk stream and the connection state machine, all sans-IO."""
+"""RTMP: handshake, chunk stream, connection, the server and client sessions and the shared media chunker, all sans-IO."""
