@@ -218,6 +218,7 @@ def test_http_hooks_against_the_real_server(token_server):
         assert not verdict.ok and "403" in verdict.reason and "invalid token" in verdict.reason
         hooks.on_unpublish(conf, ctx)
         hooks.on_hls(conf, ctx)
+        assert hooks.drain(5.0)       # notifications go through the outbox; on_hls_notify is its own GET
         hooks.on_hls_notify(conf, ctx, "hookstream-0.ts", 64)
         hooks.flush(5.0)
     finally:
