@@ -391,7 +391,7 @@ class Hls(OriginFeature):
             "hook": dataclasses.asdict(dataclasses.replace(self.ctx.hook, cwd=self.ctx.cwd)),
             "seq": seg.seq, "values": seg.values, "discontinuity": seg.discontinuity,
             "hls_path": self.conf["hls_path"], "hls_ts_file": self.conf["hls_ts_file"], "m3u8_rel": self.m3u8_rel,
-            "m3u8_path": self.stream.m3u8_path, "entry_prefix": self.conf["hls_entry_prefix"] or "",
+            "entry_prefix": self.conf["hls_entry_prefix"] or "",
             "max_td_ms": self.max_td_ms})
 
     def _close_segment(self, duration: Optional[int] = None) -> None:
