@@ -20,6 +20,7 @@ from srsish.app.http.flv import HttpFlvStreams
 from srsish.app.http.hls_sessions import HlsPlayContexts
 from srsish.app.http.server import HttpServer
 from srsish.app.live.source import SourceRegistry
+from srsish.app.origin import recovery
 from srsish.app.origin.hls import HlsStreams
 from srsish.app.origin.hub import OriginContext, OriginHub
 from srsish.app.rtmp.conn import RtmpConn, RtmpServices
@@ -102,6 +103,9 @@ class Server:
     def start(self) -> None:
         """Bind every listener of the conf; a port that cannot be bound raises OSError naming it."""
         self._apply_listeners(self.config)
+        # Files a crash left half-written are finished and reported first: a publisher's recovered on_dvr
+        # must be queued before the on_unpublish hooks.start() owes its session.
+        recovery.recover(self.config.root["vhost"], self.hooks, self.config.hooks_conf, log=self.log)
         pending = self.hooks.start(lambda vhost: self.config.hooks_conf(vhost))
         if pending:
             self.log.info("hook outbox %s: %d notifications pending from before, delivering",

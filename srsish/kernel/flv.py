@@ -82,3 +82,47 @@ def read_tags(data: bytes, strict: bool = True) -> Iterator[Tag]:
             raise FlvError(f"bad previous-tag size after the tag at offset {pos}")
         yield Tag(type_id, ts, bytes(data[pos + TAG_HEADER_SIZE:end]), pos)
         pos = end + 4
+
+
+@dataclass(frozen=True)
+class FlvScan:
+    """What a file cut short holds: where its last whole tag ends, its time span, its first script tag."""
+    end: int                  # offset just past the last whole tag (and its previous-tag size)
+    tags: int
+    first_ts: int
+    last_ts: int              # the largest timestamp seen
+    script_body: int = -1     # offset of the first script tag's body, -1 when none
+    script_size: int = 0
+
+    @property
+    def duration_ms(self) -> int:
+        return self.last_ts - self.first_ts if self.tags else 0
+
+
+def scan(data) -> FlvScan:
+    """Walk the tags of an FLV file that may end torn (bytes, or an mmap of a large file).
+
+    Stops at the first tag that is not whole, not audio/video/script, or whose previous-tag size
+    disagrees: whatever follows it (a torn write, zeros a power loss left) is not the file.
+    """
+    _, _, pos = read_header(data[:FILE_HEADER_SIZE + 4])
+    n = len(data)
+    tags = first_ts = last_ts = 0
+    script_body, script_size = -1, 0
+    while pos + TAG_HEADER_SIZE + 4 <= n:
+        type_id = data[pos] & 0x1F
+        size = int.from_bytes(data[pos + 1:pos + 4], "big")
+        end = pos + TAG_HEADER_SIZE + size
+        if type_id not in (TAG_AUDIO, TAG_VIDEO, TAG_SCRIPT) or end + 4 > n:
+            break
+        if _U32.unpack(data[end:end + 4])[0] != TAG_HEADER_SIZE + size:
+            break
+        ts = int.from_bytes(data[pos + 4:pos + 7], "big") | (data[pos + 7] << 24)
+        if tags == 0:
+            first_ts = last_ts = ts
+        last_ts = max(last_ts, ts)
+        if type_id == TAG_SCRIPT and script_body < 0:
+            script_body, script_size = pos + TAG_HEADER_SIZE, size
+        tags += 1
+        pos = end + 4
+    return FlvScan(pos, tags, first_ts, last_ts, script_body, script_size)

@@ -5,6 +5,11 @@ to unpublish; the segment plan starts a new file every `dvr_duration` seconds, o
 keyframe when `dvr_wait_keyframe`. Every file is written as `FILE.tmp`, renamed to FILE when it
 is complete, and only then reported through on_dvr (from the hooks' background worker).
 
+For crash recovery (recovery.py) every file has a sidecar `FILE.tmp.json` (sidecar.py) from its
+start until it is reported, and its written bytes go to the OS at least every CHECKPOINT_MS of
+media; an MP4 also appends its sample tables to `FILE.tmp.idx` then, so a server killed outright
+leaves enough on disk to finish the file at the next start.
+
 Paths come from the `dvr_path` template, expanded in one pass. Stream and app names are the
 publisher's, so they are cleaned (core/naming.py), and the final path must stay under the
 template's root (the part before the first variable) both as written and once symlinks are
@@ -16,6 +21,7 @@ import struct
 import time
 from typing import List, Optional, Tuple
 
+from srsish.app.origin import sidecar
 from srsish.app.origin.feature import OriginContext, OriginFeature
 from srsish.core import naming, paths
 from srsish.kernel import codec, flv, mp4
@@ -29,6 +35,8 @@ MAX_COLLISIONS = 1000
 WRITE_BUFFER = 64 * 1024      # as SRS's fwrite cache
 _VARIABLES = naming.STREAM_VARIABLES + naming.TIME_VARIABLES
 _DOUBLE = struct.Struct(">d")
+INDEX_SUFFIX = ".idx"         # an MP4's sample tables, for crash recovery
+CHECKPOINT_MS = 1000          # media time between two flushes (and MP4 index appends)
 
 
 class DvrPathError(ValueError):
@@ -90,6 +98,7 @@ class DvrFile:
         self.source_start: Optional[int] = None   # the source's time of the first media written
         self.f = open(self.tmp, "xb", buffering=WRITE_BUFFER)
         self.pos = 0
+        self._checkpoint_ts: Optional[int] = None
 
     @property
     def duration_ms(self) -> int:
@@ -113,7 +122,30 @@ class DvrFile:
         self.last_ts = max(self.last_ts, ts)
         return ts
 
+    # crash recovery -------------------------------------------------------------------
+    def write_sidecar(self, info: dict) -> None:
+        """What recovery needs to finish and report this file if the server dies before `finish`."""
+        sidecar.write(self.tmp, {"kind": "dvr", "format": self.format, **info})
+
+    def checkpoint_due(self, ts: int) -> None:
+        """Called after each write with its file time: every CHECKPOINT_MS, hand what was written to the OS."""
+        if self._checkpoint_ts is None:
+            self._checkpoint_ts = ts
+        elif ts - self._checkpoint_ts >= CHECKPOINT_MS:
+            self._checkpoint_ts = ts
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        self.f.flush()
+
+    def forget_sidecars(self) -> None:
+        """The file is complete and reported: recovery has nothing left to do for it."""
+        if not sidecar.remove(sidecar.path_of(self.tmp), self.tmp + INDEX_SUFFIX) and self.log is not None:
+            self.log.warning("dvr file %s: cannot remove its recovery sidecar", self.path)
+
     # to implement ---------------------------------------------------------------------
+    format = ""
+
     def start(self) -> None: ...
     def write_metadata(self, payload: bytes, ts: int) -> None: ...
     def write_media(self, msg: SharedMessage, ts: int) -> bool:  # False when skipped
@@ -144,6 +176,7 @@ class DvrFile:
 
 class FlvFile(DvrFile):
     """FLV: header, the first metadata (with duration and filesize patched at the end), every tag."""
+    format = "flv"
 
     def __init__(self, path: str, jitter_mode: str, wait_keyframe: bool, log=None) -> None:
         super().__init__(path, jitter_mode, log)
@@ -177,8 +210,9 @@ class FlvFile(DvrFile):
 
     def finalize(self) -> None:
         if self._meta_offsets is not None:
-            self.patch(self._meta_offsets[0], _DOUBLE.pack(self.duration_ms / 1000.0))
-            self.patch(self._meta_offsets[1], _DOUBLE.pack(float(self.pos)))
+            duration, size = duration_and_size(self.duration_ms, self.pos)
+            self.patch(self._meta_offsets[0], duration)
+            self.patch(self._meta_offsets[1], size)
 
 
 def metadata_with_placeholders(payload: bytes) -> Tuple[bytes, Optional[Tuple[int, int]]]:
@@ -205,17 +239,58 @@ def metadata_with_placeholders(payload: bytes) -> Tuple[bytes, Optional[Tuple[in
     return body, (duration_at, filesize_at)
 
 
+def placeholder_offsets(body: bytes) -> Optional[Tuple[int, int]]:
+    """The (duration, filesize) value offsets in a metadata body `metadata_with_placeholders` made, else None."""
+    filesize_at = len(body) - 3 - 8
+    duration_at = filesize_at - 11 - 8
+    if (duration_at < 11 or body[-3:] != b"\x00\x00\x09"
+            or body[duration_at - 11:duration_at] != b"\x00\x08duration\x00"
+            or body[filesize_at - 11:filesize_at] != b"\x00\x08filesize\x00"):
+        return None
+    return duration_at, filesize_at
+
+
+def duration_and_size(duration_ms: int, size: int) -> Tuple[bytes, bytes]:
+    """The two AMF0 number values patched over the placeholders."""
+    return _DOUBLE.pack(duration_ms / 1000.0), _DOUBLE.pack(float(size))
+
+
 class Mp4File(DvrFile):
-    """MP4 through the kernel muxer: H.264 and AAC tracks; the moov is written at the end."""
+    """MP4 through the kernel muxer: H.264 and AAC tracks; the moov is written at the end.
+
+    The sample tables also go, at each checkpoint, to the index `FILE.tmp.idx` (kernel/mp4.py's
+    Mp4Index), after the samples they describe: recovery trusts the index only as far as the file goes.
+    """
+    format = "mp4"
 
     def __init__(self, path: str, jitter_mode: str, log=None) -> None:
         super().__init__(path, jitter_mode, log)
-        self.muxer = mp4.Mp4Muxer()
+        self.muxer = mp4.Mp4Muxer(indexed=True)
         self.has_keyframe = False
         self._warned = set()
+        self._index = None
 
     def start(self) -> None:
         self.write(self.muxer.begin())
+        self._index = open(self.tmp + INDEX_SUFFIX, "wb", buffering=0)
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        self.f.flush()
+        records = self.muxer.index_records()
+        if records and self._index is not None:
+            # The samples reach the disk before the index that names them (power loss too).
+            os.fdatasync(self.f.fileno())
+            self._index.write(records)
+
+    def close_quietly(self) -> None:
+        super().close_quietly()
+        index, self._index = self._index, None
+        if index is not None:
+            try:
+                index.close()
+            except OSError:
+                pass
 
     def needs_new_file(self, msg: SharedMessage) -> bool:
         """A codec configuration that changes after samples used the old one needs a new file."""
@@ -336,8 +411,10 @@ class Dvr(OriginFeature):
             self._open()
             self._write_headers(self.file, msg)
             return
-        if f.write_media(msg, f.stamp(msg.timestamp)) and f.source_start is None and not msg.is_sequence_header:
+        ts = f.stamp(msg.timestamp)
+        if f.write_media(msg, ts) and f.source_start is None and not msg.is_sequence_header:
             f.source_start = msg.timestamp
+        f.checkpoint_due(ts)
 
     def on_unpublish(self) -> None:
         self._reap()
@@ -380,6 +457,7 @@ class Dvr(OriginFeature):
             f = FlvFile(path, self.jitter_mode, self.wait_keyframe, self.log)
         self.file = f
         f.start()
+        f.write_sidecar({"vhost": hook.vhost, "hook": dataclasses.asdict(self._report_context(path))})
         self.files += 1
         if self.log is not None:
             self.log.info("dvr stream %s to file %s", hook.stream, path)
@@ -398,6 +476,7 @@ class Dvr(OriginFeature):
         if self.log is not None:
             self.log.info("dvr file %s done, duration=%.3fs, size=%d", f.path, f.duration_ms / 1000.0, f.pos)
         self._on_dvr(f.path)
+        f.forget_sidecars()
 
     def _rename_partial(self, f: DvrFile) -> bool:
         """After a failed finish, keep what was written under the final name if we can."""
@@ -411,10 +490,11 @@ class Dvr(OriginFeature):
         self._log_error("dvr file %s is incomplete (kept what was written)", f.path)
         return True
 
+    def _report_context(self, path: str):
+        return dataclasses.replace(self.ctx.hook, cwd=self.ctx.cwd, file=path)
+
     def _on_dvr(self, path: str) -> None:
-        ctx = self.ctx
-        hook = dataclasses.replace(ctx.hook, cwd=ctx.cwd, file=path)
-        ctx.hooks.on_dvr(ctx.hooks_conf(), hook)
+        self.ctx.hooks.on_dvr(self.ctx.hooks_conf(), self._report_context(path))
 
     def _log_error(self, fmt: str, *args) -> None:
         if self.log is not None:

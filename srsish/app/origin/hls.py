@@ -1,4 +1,9 @@
-"""Hls: the origin feature that cuts a published stream into MPEG-TS segments and a live m3u8 under hls_path, as SRS."""
+"""Hls: the origin feature that cuts a published stream into MPEG-TS segments and a live m3u8 under hls_path, as SRS.
+
+For crash recovery (recovery.py) a segment being written has a sidecar `NAME.ts.tmp.json`
+(sidecar.py) with its names and its publisher's hook fields, and its bytes go to the OS at least
+every FLUSH_MS of media.
+"""
 import dataclasses
 import os
 import posixpath
@@ -8,6 +13,8 @@ from urllib.parse import quote
 
 import gevent
 
+from srsish.app.hooks.events import HookContext
+from srsish.app.origin import sidecar
 from srsish.app.origin.feature import OriginContext, OriginFeature
 from srsish.core import naming, paths
 from srsish.core.log import get_logger
@@ -30,6 +37,7 @@ KNOWN_VCODECS = ("h264", "vn")
 KNOWN_ACODECS = ("aac", "mp3", "an")
 # Characters kept as they are in a segment URI; the rest (space, ?, #, %...) are percent-encoded.
 URI_SAFE = "/:@!$&'()*+,;=-._~"
+FLUSH_MS = 1000               # media time between two flushes of the open segment (crash recovery)
 
 
 # ----------------------------------------------------------------------------- names and templates
@@ -60,6 +68,19 @@ def hook_url(uri: str, m3u8_url: str) -> str:
     return f"{d}/{uri}" if d else uri
 
 
+def hook_path(hls_path: str, rel: str) -> str:
+    """A file as the hooks report it: hls_path, "/", the path under it."""
+    return hls_path.rstrip("/") + "/" + rel
+
+
+def report_context(hook: HookContext, cwd: str, hls_path: str, m3u8_rel: str, uri: str, ts_rel: str,
+                   duration_ms: int, seq: int) -> HookContext:
+    """The on_hls fields of a finished segment: the publisher's, with the segment's."""
+    return dataclasses.replace(hook, duration=duration_ms / 1000.0, cwd=cwd, file=hook_path(hls_path, ts_rel),
+                               url=hook_url(uri, m3u8_rel), m3u8=hook_path(hls_path, m3u8_rel),
+                               m3u8_url=m3u8_rel, seq_no=seq)
+
+
 # ----------------------------------------------------------------------------- lasting state
 
 @dataclasses.dataclass
@@ -69,6 +90,7 @@ class Segment:
     path: str             # absolute file path
     file: str             # the path as hooks report it (hls_path + "/" + expanded hls_ts_file)
     uri: str
+    ts_rel: str           # the expanded hls_ts_file
     duration_ms: int
     discontinuity: bool
 
@@ -197,6 +219,7 @@ class Hls(OriginFeature):
         self._accept_floor = 0
         self._deviation = 0
         self._logged_unsupported = 0
+        self._flushed_at: Optional[int] = None
 
     # -- OriginFeature ------------------------------------------------------------------
     @classmethod
@@ -236,6 +259,7 @@ class Hls(OriginFeature):
             self._on_video(msg)
         elif msg.is_audio:
             self._on_audio(msg)
+        self._flush_due(msg.timestamp)
 
     def on_unpublish(self) -> None:
         stream = self.stream
@@ -301,6 +325,16 @@ class Hls(OriginFeature):
             return 0.0
         return FLOOR_REAP_PERCENT * self._deviation * self.fragment_ms
 
+    def _flush_due(self, dts: int) -> None:
+        seg = self.current
+        if seg is None or seg.file is None:
+            return
+        if self._flushed_at is None or dts < self._flushed_at:
+            self._flushed_at = dts
+        elif dts - self._flushed_at >= FLUSH_MS:
+            self._flushed_at = dts
+            seg.file.flush()
+
     # -- segments -----------------------------------------------------------------------
     def _reap(self, dts: int, duration: int) -> None:
         """Close the segment at the message that starts the next one: EXTINF = next start - this start."""
@@ -347,7 +381,18 @@ class Hls(OriginFeature):
             paths.resolve_under(self.root_real, seg.tmp)   # a directory swapped for a symlink meanwhile
             seg.file = open(seg.tmp, "wb", buffering=WRITE_BUFFER)
             self.stream.pending_tmp = seg.tmp
+            self._write_sidecar(seg)
         seg.file.write(data)
+
+    def _write_sidecar(self, seg: _OpenSegment) -> None:
+        """What recovery needs to finish, list and report this segment if the server dies first."""
+        sidecar.write(seg.tmp, {
+            "kind": "hls", "vhost": self.ctx.hook.vhost,
+            "hook": dataclasses.asdict(dataclasses.replace(self.ctx.hook, cwd=self.ctx.cwd)),
+            "seq": seg.seq, "values": seg.values, "discontinuity": seg.discontinuity,
+            "hls_path": self.conf["hls_path"], "hls_ts_file": self.conf["hls_ts_file"], "m3u8_rel": self.m3u8_rel,
+            "entry_prefix": self.conf["hls_entry_prefix"] or "",
+            "max_td_ms": self.max_td_ms})
 
     def _close_segment(self, duration: Optional[int] = None) -> None:
         seg, self.current = self.current, None
@@ -361,6 +406,7 @@ class Hls(OriginFeature):
         if seg.file is None or duration < MIN_SEGMENT_MS or too_long:
             if seg.file is not None:
                 _unlink(seg.tmp)
+                sidecar.remove(sidecar.path_of(seg.tmp))
             stream.next_seq -= 1      # SRS reuses the number
             self._discontinuity = self._discontinuity or seg.discontinuity
             if too_long:
@@ -372,7 +418,7 @@ class Hls(OriginFeature):
         final = paths.join_under(self.root_real, ts_rel)
         os.replace(seg.tmp, final)
         uri = segment_uri(ts_rel, self.m3u8_rel, self.conf["hls_entry_prefix"] or "")
-        done = Segment(seg.seq, final, self._hook_path(ts_rel), uri, duration, seg.discontinuity)
+        done = Segment(seg.seq, final, self._hook_path(ts_rel), uri, ts_rel, duration, seg.discontinuity)
         stream.window.append(done)
         expired = self._shrink()
         self._write_playlist()
@@ -380,6 +426,8 @@ class Hls(OriginFeature):
             for old in expired:
                 _unlink(old.path)
         self._queue_hooks(done)
+        if not sidecar.remove(sidecar.path_of(seg.tmp)):
+            self.log.warning("hls: cannot remove the recovery sidecar of %s", seg.tmp)
 
     def _shrink(self) -> List[Segment]:
         """Drop the oldest segments while the newer ones alone already cover hls_window (SRS's rule)."""
@@ -405,14 +453,13 @@ class Hls(OriginFeature):
         os.replace(tmp, path)   # readers see the old playlist or the new one, never half of one
 
     def _hook_path(self, rel: str) -> str:
-        return self.conf["hls_path"].rstrip("/") + "/" + rel
+        return hook_path(self.conf["hls_path"], rel)
 
     def _queue_hooks(self, seg: Segment) -> None:
         conf = self.ctx.hooks_conf()
         if not conf or not conf["enabled"]:
             return
-        ctx = dataclasses.replace(self.ctx.hook, duration=seg.duration_ms / 1000.0, cwd=self.ctx.cwd, file=seg.file,
-                                  url=hook_url(seg.uri, self.m3u8_rel), m3u8=self._hook_path(self.m3u8_rel),
-                                  m3u8_url=self.m3u8_rel, seq_no=seg.seq)
+        ctx = report_context(self.ctx.hook, self.ctx.cwd, self.conf["hls_path"], self.m3u8_rel, seg.uri, seg.ts_rel,
+                             seg.duration_ms, seg.seq)
         self.ctx.hooks.on_hls(conf, ctx)
         self.ctx.hooks.on_hls_notify(conf, ctx, seg.uri, int(self.conf["hls_nb_notify"]))
