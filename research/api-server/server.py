@@ -19,11 +19,14 @@ import simplejson  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 
 USAGE = """Usage: python server.py <port> [--host HOST] [--tokens a,b | --tokens-file FILE] [--secret KEY] [--fail N]
-  Receives the HTTP callbacks of srsish (or SRS) and answers {"code":0}.
+                        [--huawei-key KEY]
+  Receives the HTTP callbacks of srsish (or SRS) and answers {"code":0}; lal's, xiu's and Huawei's formats
+  at /lal/<event>, /xiu/<event> and /huawei/notify.
   e.g.: python server.py 8085
 With tokens, on_connect/on_publish/on_play are rejected unless their param has token=<one of them>.
 With a secret, every POST must carry a valid X-Srsish-Signature and a timestamp within 300 s (else HTTP 401).
 With --fail N, the first N notifications (not on_connect/on_publish/on_play) get HTTP 500, to watch retries.
+With --huawei-key, a Huawei notification whose auth_sign does not verify gets HTTP 401.
 An event id already processed is answered again but not processed twice.
 GET / lists the callbacks received; GET /api/v1/events gives them as JSON."""
 
@@ -36,7 +39,15 @@ ROUTES = {
     "hls": ("on_hls",),
     "servers": ("heartbeat",),  # the heartbeat body has no `action`
 }
-GATING = frozenset(("on_connect", "on_publish", "on_play"))
+GATING = frozenset(("on_connect", "on_publish", "on_play", "xiu:on_publish"))
+# The other servers' formats: dialect -> event (path) -> what the body must look like
+DIALECT_EVENTS = {
+    "lal": ("on_server_start", "on_update", "on_pub_start", "on_pub_stop", "on_sub_start", "on_sub_stop",
+            "on_rtmp_connect", "on_hls_make_ts"),
+    "xiu": ("on_publish", "on_unpublish", "on_play", "on_stop"),
+    "huawei": ("notify",),
+}
+XIU_TAGS = {"on_publish": "Publish", "on_unpublish": "UnPublish", "on_play": "Subscribe", "on_stop": "UnSubscribe"}
 MAX_EVENTS = 1000
 MAX_EVENT_IDS = 10000  # how many processed event ids are remembered for deduplication
 MAX_SERVERS = 100  # how many servers' last heartbeat are kept
@@ -57,6 +68,7 @@ heartbeats: "collections.OrderedDict[str, dict]" = collections.OrderedDict()  # 
 tokens: frozenset = frozenset()
 secret: bytes = b""
 fail_first = 0  # --fail N
+huawei_key: bytes = b""  # --huawei-key KEY
 counts = {"failed": 0, "duplicates": 0, "unauthorized": 0}
 
 
@@ -152,7 +164,38 @@ def remember(event_id: Optional[str], processed: Optional[tuple]) -> None:
         event_ids.popitem(last=False)
 
 
+def dialect_summary(action: str, body: dict) -> str:
+    """One line for a lal/xiu/Huawei notification, the dialect named first."""
+    dialect, _, event = action.partition(":")
+    if dialect == "xiu":
+        tag = next(iter(body), "")
+        inner = body.get(tag) if isinstance(body.get(tag), dict) else {}
+        ident = (inner.get("identifier") or {}).get("Rtmp") or {}
+        info = inner.get("info") or {}
+        notify = info.get("notify_info") or {}
+        line = "%s id=%s %s %s/%s url=%s remote_addr=%s" % (tag, info.get("id", ""), info.get("sub_type", ""),
+                                                            ident.get("app_name", ""), ident.get("stream_name", ""),
+                                                            notify.get("request_url", ""),
+                                                            notify.get("remote_addr", ""))
+    elif dialect == "huawei":
+        line = "%s domain=%s %s/%s usr_args=%s client_ip=%s node_ip=%s publish_timestamp=%s" % (
+            body.get("event", ""), body.get("domain", ""), body.get("app", ""), body.get("stream", ""),
+            body.get("usr_args", ""), body.get("client_ip", ""), body.get("node_ip", ""),
+            body.get("publish_timestamp", ""))
+    elif event == "on_update":
+        groups = body.get("groups") or []
+        line = "on_update server_id=%s groups=%s" % (body.get("server_id", ""), ",".join(
+            "%s/%s(subs=%d)" % (g.get("app_name", ""), g.get("stream_name", ""), len(g.get("subs") or []))
+            for g in groups if isinstance(g, dict)) or "-")
+    else:
+        fields = ("session_id", "protocol", "url", "remote_addr", "ts_file", "start_time")
+        line = event + "".join(" %s=%s" % (k, body[k]) for k in fields if k in body)
+    return _clean("[%s] %s" % (dialect, line))
+
+
 def summary(action: str, body: dict) -> str:
+    if ":" in action:
+        return dialect_summary(action, body)
     where = "%s/%s/%s" % (body.get("vhost", ""), body.get("app", ""), body.get("stream", ""))
     line = "%s client_id=%s ip=%s %s param=%s" % (action, body.get("client_id", ""),
                                                  body.get("ip", ""), where, body.get("param", ""))
@@ -246,6 +289,80 @@ def callback(route: str) -> str:
     return reply(200, answer)
 
 
+def huawei_sign_problem(body: dict) -> Optional[str]:
+    """None when auth_sign is HMAC-SHA256(key, event+domain+app+stream+auth_timestamp), else what is wrong."""
+    ts, sign = body.get("auth_timestamp"), body.get("auth_sign")
+    if not isinstance(ts, str) or not isinstance(sign, str):
+        return "missing auth_timestamp or auth_sign"
+    msg = "".join(str(body.get(k, "")) for k in ("event", "domain", "app", "stream")) + ts
+    expected = hmac.new(huawei_key, msg.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), sign.encode("utf-8", "replace")):
+        return "bad auth_sign"
+    return None
+
+
+@app.post("/<dialect:re:lal|xiu|huawei>/<event>")
+def dialect_callback(dialect: str, event: str) -> str:
+    """lal's, xiu's and Huawei's notifications: checked for their shape, signed, deduped, --fail, listed."""
+    route = "%s/%s" % (dialect, event)
+    if event not in DIALECT_EVENTS[dialect]:
+        bottle.abort(404, "no such %s notification" % dialect)
+    raw = bottle.request.body.read()
+    headers = bottle.request.headers
+    if secret:
+        why = why_unauthorized(headers, raw)
+        if why:
+            counts["unauthorized"] += 1
+            log(_clean("UNAUTHORIZED /%s: %s, not processed (id=%s)" % (route, why, headers.get(EVENT_ID, "-"))))
+            return reply(401, {"code": 401, "data": why})
+    try:
+        body = simplejson.loads(raw.decode("utf-8"))
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+        if dialect == "xiu" and list(body) != [XIU_TAGS[event]]:
+            raise ValueError("expected {%r: ...}" % XIU_TAGS[event])
+        if dialect == "huawei" and body.get("event") not in ("PUBLISH", "PUBLISH_DONE"):
+            raise ValueError("event is neither PUBLISH nor PUBLISH_DONE")
+    except (ValueError, RecursionError) as e:
+        log("BAD REQUEST /%s: %s, body=%s" % (route, _clean(e), _clean(raw[:200])))
+        record(route, dialect + ":" + event, "bad request", raw.decode("utf-8", "replace"))
+        return reply(400, {"code": 400, "data": "bad %s body: %s" % (dialect, e)})
+    action = "%s:%s" % (dialect, body["event"] if dialect == "huawei" else event)
+    meta = identity(headers)
+    if dialect == "huawei" and huawei_key:
+        why = huawei_sign_problem(body)
+        if why:
+            counts["unauthorized"] += 1
+            log("UNAUTHORIZED %s: %s, not processed%s" % (summary(action, body), why, tags(meta)))
+            record(route, action, "unauthorized: " + why, body, meta)
+            return reply(401, {"code": 401, "data": why})
+        meta["verified"] = True
+    event_id = meta["event_id"]
+    if event_id is not None and event_ids.get(event_id) is not None:
+        meta["retry"] = True
+        answer, entry = event_ids[event_id]
+        counts["duplicates"] += 1
+        entry["repeats"] += 1
+        entry["last_attempt"] = meta["attempt"]
+        log("DUPLICATE %s: already processed, answered again, not processed twice%s" % (
+            summary(action, body), tags(meta)))
+        return reply(200, answer)
+    if event_id is not None and event_id in event_ids:
+        meta["retry"] = True
+    if action not in GATING and counts["failed"] < fail_first:
+        counts["failed"] += 1
+        verdict = "refused by --fail (%d/%d)" % (counts["failed"], fail_first)
+        log("FAIL %s: %s, HTTP 500%s" % (summary(action, body), verdict, tags(meta)))
+        record(route, action, verdict, body, meta)
+        remember(event_id, None)
+        return reply(500, {"code": 500, "data": verdict})
+    log(summary(action, body) + tags(meta))
+    entry = record(route, action, "ok", body, meta)
+    answer = {"code": 0, "data": None}
+    remember(event_id, (answer, entry))
+    return reply(200, answer)
+
+
 @app.get("/api/v1/hls/<path:path>")
 def hls_notify(path: str) -> str:
     query = bottle.request.query_string
@@ -279,8 +396,10 @@ def event_item(ev: dict) -> str:
     if ev["repeats"]:
         ident += " &middot; repeated %d time(s), answered without processing (last attempt %s)" % (
             ev["repeats"], esc(ev["last_attempt"] or "?"))
-    return "<li><b>%s</b> %s <code>/api/v1/%s</code> %s<br>\n%s\n<pre>%s</pre></li>\n" % (
-        esc(ev["time"]), esc(ev["action"]), esc(ev["route"]), esc(ev["verdict"]), ident, esc(pretty))
+    dialect, _, event = ev["action"].partition(":") if ":" in ev["action"] else ("SRS", "", ev["action"])
+    path = "/" + ev["route"] if ":" in ev["action"] or "/" in ev["route"] else "/api/v1/" + ev["route"]
+    return "<li><b>%s</b> [%s] %s <code>%s</code> %s<br>\n%s\n<pre>%s</pre></li>\n" % (
+        esc(ev["time"]), esc(dialect), esc(event), esc(path), esc(ev["verdict"]), ident, esc(pretty))
 
 
 def heartbeat_row(server: str, beat: dict) -> str:
@@ -334,7 +453,7 @@ def load_tokens(args: argparse.Namespace) -> frozenset:
 
 
 def main(argv: list) -> int:
-    global tokens, secret, fail_first
+    global tokens, secret, fail_first, huawei_key
     if not argv:
         print(USAGE)
         return 1
@@ -346,12 +465,14 @@ def main(argv: list) -> int:
     parser.add_argument("--secret", help="the http_hooks secret: require X-Srsish-Signature on every POST")
     parser.add_argument("--fail", type=int, default=0, metavar="N",
                         help="answer HTTP 500 to the first N notifications (never to on_connect/publish/play)")
+    parser.add_argument("--huawei-key", help="huawei_notify's key: refuse (HTTP 401) a bad auth_sign")
     args = parser.parse_args(argv)
     if args.fail < 0:
         parser.error("--fail takes a count >= 0")
     tokens = load_tokens(args)
     secret = (args.secret or "").encode("utf-8")
     fail_first = args.fail
+    huawei_key = (args.huawei_key or "").encode("utf-8")
     server = NoDelayWSGIServer((args.host, args.port), app, log=None)
     server.start()
     host, port = server.address[:2]

@@ -12,6 +12,8 @@ from gevent.server import StreamServer
 
 from srsish.app.clients import ClientRegistry
 from srsish.app.config import Config, ConfigError, load_config, parse_endpoint
+from srsish.app.hooks.dialects import StreamState
+from srsish.app.hooks.dialects.lal import LalReporter
 from srsish.app.hooks.heartbeat import Heartbeat
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.hooks.outbox import open_database
@@ -25,7 +27,10 @@ from srsish.app.origin.hls import HlsStreams
 from srsish.app.origin.hub import OriginContext, OriginHub
 from srsish.app.rtmp.conn import RtmpConn, RtmpServices
 from srsish.app.stats import Statistic, VhostIds
+from srsish import VERSION
 from srsish.core.ids import new_service_id, new_vid
+from srsish.kernel import codec
+from srsish.protocol import amf0
 from srsish.core.log import get_logger, reopen_logs, setup_logging
 
 SHUTDOWN_GRACE = 5.0   # seconds the clients get to run their unpublish/stop/close hooks
@@ -75,7 +80,8 @@ class Server:
         self.server_id = load_server_id(config)
         self.started_at = time.time()
         # The outbox is where notifications wait for their backend, across restarts; cannot open it, cannot start.
-        self.hooks = HttpHooks(self.server_id, self.service_id, db=open_database(config.hook_outbox, self.log))
+        self.hooks = HttpHooks(self.server_id, self.service_id, db=open_database(config.hook_outbox, self.log),
+                               dialect_conf=self._dialect_conf, stream_state=self._stream_state)
         self.hls_streams = HlsStreams()        # HLS playlists outlive their publish sessions (hls_dispose)
         self.statistic = Statistic()
         self.vhost_ids = VhostIds(new_vid)
@@ -90,6 +96,9 @@ class Server:
         self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),
                                    lambda: self.config.section("stats")["network"], self.http_api.summaries,
                                    self._listen_endpoints)
+        self.lal_reporter = LalReporter(self.server_id, VERSION, self.started_at,
+                                        lambda: self.config.section("lal_http_notify"), self._live_streams,
+                                        self.hooks.send_report)
         self._sampler = None
         self._stopping = False
         self._stopped = gevent.event.Event()
@@ -111,8 +120,46 @@ class Server:
             self.log.info("hook outbox %s: %d notifications pending from before, delivering",
                           self.config.hook_outbox, pending)
         self.heartbeat.start()
+        self.lal_reporter.start()
         if self._sampler is None:
             self._sampler = gevent.spawn(self._sample_forever)
+
+    # -- what the other servers' notification formats are told ------------------------------
+    def _dialect_conf(self, vhost: str) -> dict:
+        """The lal, xiu and Huawei blocks as the conf says now (Huawei's is the vhost's)."""
+        v = self.config.vhost(vhost)
+        return {"lal": self.config.section("lal_http_notify"), "xiu": self.config.section("xiu_httpnotify"),
+                "huawei": v["huawei_notify"] if v is not None else None}
+
+    def _stream_state(self, vhost: str, app: str, stream: str) -> StreamState:
+        src = self.sources.get(vhost, app, stream)
+        if src is None:
+            return StreamState()
+        return StreamState(publishing=src.is_publishing, players=len(src.consumers))
+
+    def _live_streams(self) -> List[dict]:
+        """Every stream with a publisher or players, as neutral dicts (see LalReporter)."""
+        players = self.clients.players_by_source()
+        out = []
+        for src in self.sources:
+            pub = src.publisher if src.is_publishing else None
+            subs = players.get(src, [])
+            if pub is None and not subs:
+                continue
+            meta = _metadata(src)
+            out.append({"app": src.app, "stream": src.stream,
+                        "audio_codec": codec.audio_codec_name(src.audio_sh.payload) if src.audio_sh else "",
+                        "video_codec": codec.video_codec_name(src.video_sh.payload) if src.video_sh else "",
+                        "width": _number(meta.get("width")), "height": _number(meta.get("height")),
+                        "publisher": self._session(pub) if pub is not None else None,
+                        "players": [self._session(c) for c in subs]})
+        return out
+
+    def _session(self, c) -> dict:
+        rates = self.statistic.rates(c.id)
+        return {"id": c.id, "protocol": "http-flv" if "flv" in c.describe()["type"] else "rtmp", "ip": c.ip,
+                "port": getattr(c, "port", 0), "created": c.created, "send_bytes": c.send_bytes,
+                "recv_bytes": c.recv_bytes, "send_kbps": rates["send_30s"], "recv_kbps": rates["recv_30s"]}
 
     def _listen_endpoints(self) -> Dict[str, List[str]]:
         """The listen endpoints SRS's heartbeat reports with `ports on`, as the conf writes them."""
@@ -304,6 +351,7 @@ class Server:
         gevent.joinall(greenlets, timeout=SHUTDOWN_GRACE)
         self.hls_ctx.close_all()
         self.heartbeat.stop()
+        self.lal_reporter.stop()
         try:
             self.hooks.flush(SHUTDOWN_GRACE)
             self.hooks.drain(OUTBOX_DRAIN_GRACE)
@@ -340,6 +388,24 @@ def _bind(endpoint: Tuple[str, int], what: str) -> socket.socket:
         sock.close()
         raise OSError(e.errno, f"cannot listen for {what} at {ip}:{port}: {e.strerror}") from None
     return sock
+
+
+def _metadata(src) -> dict:
+    """The stream's onMetaData object, or {}."""
+    if src.metadata is None:
+        return {}
+    try:
+        values = amf0.decode_all(src.metadata.payload)
+    except ValueError:
+        return {}
+    return next((v for v in values if isinstance(v, dict)), {})
+
+
+def _number(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _cpu_seconds() -> float:

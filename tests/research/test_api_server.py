@@ -2,6 +2,7 @@
 import glob
 import hashlib
 import hmac
+import html
 import json
 import os
 import re
@@ -410,3 +411,103 @@ def test_page_without_secret_says_not_verified(server):
     page = server.request("/")[1].decode()
     item = next(li for li in page.split("<li>") if "ev-page3" in li)
     assert "verified: not checked" in item and "recovered: no" in item
+
+
+# ------------------------------------------------------------------ lal, xiu and Huawei formats (issue 11)
+LAL_PUB = {"server_id": "1", "protocol": "RTMP", "url": "rtmp://127.0.0.1:1935/live/test110?token=1111",
+           "app_name": "live", "stream_name": "test110", "url_param": "token=1111", "session_id": "s1",
+           "remote_addr": "127.0.0.1:52576", "has_in_session": True, "has_out_session": False}
+XIU_PUB = {"Publish": {"identifier": {"Rtmp": {"app_name": "live", "stream_name": "test"}},
+                       "info": {"id": "x1", "sub_type": "PushRtmp",
+                                "notify_info": {"request_url": "rtmp://127.0.0.1:1935/live/test?token=password",
+                                                "remote_addr": "127.0.0.1:57792"}}}}
+HW_KEY = "hw-secret"
+
+
+def huawei_body(event: str = "PUBLISH", key: Optional[str] = HW_KEY, stream: str = "example_stream") -> dict:
+    body = {"domain": "push.example.com", "app": "live", "stream": stream, "usr_args": "a=1",
+            "client_ip": "100.125.58.90", "node_ip": "112.12.196.218", "publish_timestamp": "1587954134",
+            "event": event}
+    if key is not None:
+        ts = str(int(time.time()))
+        body["auth_timestamp"] = ts
+        msg = (event + body["domain"] + body["app"] + stream + ts).encode()
+        body["auth_sign"] = hmac.new(key.encode(), msg, hashlib.sha256).hexdigest()
+    return body
+
+
+def post_path(s: ApiServer, path: str, body: object, headers: Optional[dict] = None) -> tuple:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    status, data, _ = s.request(path, raw, headers)
+    return status, json.loads(data)
+
+
+def test_each_dialect_is_accepted_printed_and_listed_with_its_name(server):
+    lal_update = {"server_id": "1", "groups": [{"stream_name": "test110", "app_name": "live", "subs": [{}, {}]}]}
+    for path, body in (("/lal/on_pub_start", LAL_PUB), ("/lal/on_update", lal_update),
+                       ("/xiu/on_publish", XIU_PUB), ("/huawei/notify", huawei_body())):
+        assert post_path(server, path, body, {"X-Srsish-Event-Id": "ev-d" + path}) == (200, {"code": 0,
+                                                                                            "data": None}), path
+    out = server.output()
+    assert "[lal] on_pub_start session_id=s1 protocol=RTMP url=rtmp://127.0.0.1:1935/live/test110?token=1111" in out
+    assert "[lal] on_update server_id=1 groups=live/test110(subs=2)" in out
+    assert "[xiu] Publish id=x1 PushRtmp live/test url=rtmp://127.0.0.1:1935/live/test?token=password" in out
+    assert "[huawei] PUBLISH domain=push.example.com live/example_stream usr_args=a=1" in out
+    page = server.request("/")[1].decode()
+    for name in ("[lal] on_pub_start", "[xiu] on_publish", "[huawei] PUBLISH", "[SRS]"):
+        assert html.escape(name) in page, name
+    assert "<code>/huawei/notify</code>" in page and "<code>/lal/on_update</code>" in page
+
+
+def test_dialect_bad_shapes_get_400_unknown_events_404(server):
+    assert post_path(server, "/xiu/on_publish", LAL_PUB)[0] == 400          # not {"Publish": ...}
+    assert post_path(server, "/xiu/on_stop", XIU_PUB)[0] == 400             # Publish at on_stop
+    assert post_path(server, "/huawei/notify", {"event": "START"})[0] == 400
+    assert post_path(server, "/lal/on_pub_start", b"[1]")[0] == 400
+    assert server.request("/lal/on_nothing", b"{}")[0] == 404
+    assert server.request("/")[0] == 200
+
+
+def test_huawei_key_checks_auth_sign(tmp_path):
+    s = ApiServer(tmp_path, "--huawei-key", HW_KEY)
+    try:
+        assert post_path(s, "/huawei/notify", huawei_body("PUBLISH_DONE"))[0] == 200
+        status, answer = post_path(s, "/huawei/notify", huawei_body(key="wrong"))
+        assert (status, answer["data"]) == (401, "bad auth_sign")
+        tampered = huawei_body()
+        tampered["stream"] = "other"
+        assert post_path(s, "/huawei/notify", tampered)[0] == 401
+        assert post_path(s, "/huawei/notify", huawei_body(key=None))[1]["data"] == \
+            "missing auth_timestamp or auth_sign"
+        out = s.output()
+        assert "[huawei] PUBLISH_DONE" in out and out.count("UNAUTHORIZED [huawei]") == 3
+        assert "verified=yes" in out
+    finally:
+        s.stop()
+
+
+def test_dialects_share_dedupe_fail_and_secret(tmp_path):
+    s = ApiServer(tmp_path, "--fail", "1", "--secret", "k")
+    try:
+        raw = json.dumps(LAL_PUB).encode()
+        ts = str(int(time.time()))
+        sig = "sha256=" + hmac.new(b"k", ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        headers = {"X-Srsish-Event-Id": "ev-lal", "X-Srsish-Timestamp": ts, "X-Srsish-Signature": sig}
+        assert post_path(s, "/lal/on_pub_start", raw, dict(headers, **{"X-Srsish-Attempt": "1"}))[0] == 500
+        assert post_path(s, "/lal/on_pub_start", raw, dict(headers, **{"X-Srsish-Attempt": "2"}))[0] == 200
+        assert post_path(s, "/lal/on_pub_start", raw, dict(headers, **{"X-Srsish-Attempt": "3"}))[0] == 200
+        assert post_path(s, "/lal/on_pub_start", raw, {"X-Srsish-Event-Id": "ev-unsigned"})[0] == 401
+        mine = [e for e in s.events() if e["event_id"] == "ev-lal"]
+        assert [(e["verdict"], e["repeats"]) for e in mine] == [("ok", 1), ("refused by --fail (1/1)", 0)]
+        assert "DUPLICATE [lal] on_pub_start" in s.output()
+    finally:
+        s.stop()
+
+
+def test_xiu_on_publish_is_gating_never_failed(tmp_path):
+    s = ApiServer(tmp_path, "--fail", "5")
+    try:
+        assert post_path(s, "/xiu/on_publish", XIU_PUB)[0] == 200
+        assert post_path(s, "/huawei/notify", huawei_body())[0] == 500
+    finally:
+        s.stop()

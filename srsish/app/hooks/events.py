@@ -9,6 +9,8 @@ from typing import Optional
 
 import simplejson
 
+from srsish.app.hooks.dialects import accepted
+
 # The body of every POST hook, field by field, in the order SRS writes them
 # (srs.md section 2). `server_id`, `service_id` and `action` come from the sender,
 # every other field from the HookContext attribute of the same name.
@@ -59,6 +61,13 @@ class HookContext:
     m3u8: str = ""
     m3u8_url: str = ""
     seq_no: int = 0
+    # Neutral facts other servers' formats need (hooks/dialects/); SRS's bodies never carry them.
+    protocol: str = ""          # rtmp, http-flv, hls
+    port: int = 0               # the client's port (0: unknown)
+    client_url: str = ""        # the full URL the client used, query included
+    server_ip: str = ""         # the server's address the client connected to
+    flash_ver: str = ""         # RTMP connect's flashVer
+    publish_time: float = 0.0   # Unix time the publish started (the same on its start and its end)
 
 
 @dataclass
@@ -97,6 +106,13 @@ def build_body(action: str, ctx: HookContext, server_id: str, service_id: str) -
 def _snippet(body: bytes, limit: int = 64) -> str:
     text = body[:limit].decode("utf-8", "replace")
     return simplejson.dumps(text + ("..." if len(body) > limit else ""), ensure_ascii=True)
+
+
+def judge_for(action: str, status: int, body: bytes) -> Optional[str]:
+    """The reply rule of `action`: SRS's (judge_reply) for SRS's hooks; a dialect's (`lal:...`) its own."""
+    if ":" not in action:
+        return judge_reply(status, body)
+    return None if accepted(action, status) else f"HTTP {status} body {_snippet(body)}"
 
 
 def judge_reply(status: int, body: bytes) -> Optional[str]:

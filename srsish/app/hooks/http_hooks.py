@@ -4,7 +4,9 @@ import time
 from typing import Callable, Optional
 
 from srsish import SIGNATURE
-from srsish.app.hooks.events import HookContext, HookEvents, HookVerdict, build_body, judge_reply
+from srsish.app.hooks.dialects import CONNECT, HLS, PLAY, PUBLISH, STOP, UNPUBLISH, StreamState, urls_of
+from srsish.app.hooks.dialects import huawei, lal, xiu
+from srsish.app.hooks.events import HookContext, HookEvents, HookVerdict, build_body, judge_for, judge_reply
 from srsish.app.hooks.journal import CLOSES, OPENS, OWED, SessionJournal
 from srsish.app.hooks.outbox import Outbox, open_database, transaction
 from srsish.app.hooks.sender import OutboxSender
@@ -17,6 +19,8 @@ from srsish.core.log import get_logger
 __all__ = ["HookContext", "HookEvents", "HookVerdict", "HttpHooks", "build_body", "judge_reply"]
 
 NOTIFY_TIMEOUT = 10.0           # on_hls_notify has its own, as in SRS
+# SRS's notifications and the neutral session event each one is for the other formats (hooks/dialects/).
+NEUTRAL = {"on_unpublish": UNPUBLISH, "on_stop": STOP, "on_hls": HLS}
 
 
 def _urls(conf: dict, action: str) -> list[str]:
@@ -59,13 +63,23 @@ class HttpHooks:
     environment replace them (OpenSSL's rule), which is also how tests trust a test CA.
     Connections are kept alive, one pool per (scheme, host, port, timeout, tls_verify);
     a POST that meets a stale pooled connection is retried once on a fresh one.
+
+    Beside SRS's hooks, the same session events go out in lal's, xiu's and Huawei's formats
+    (hooks/dialects/) to the URLs `dialect_conf(vhost)` gives ({"lal": block, "xiu": block, "huawei": block}),
+    through the same outbox; xiu's on_publish gates like SRS's. `stream_state(vhost, app, stream)` tells lal
+    whether the stream has a publisher and players.
     """
 
     def __init__(self, server_id: str, service_id: str, db: Optional[sqlite3.Connection] = None,
-                 user_agent: str = f"{SIGNATURE}", clock: Callable[[], float] = time.time) -> None:
+                 user_agent: str = f"{SIGNATURE}", clock: Callable[[], float] = time.time,
+                 dialect_conf: Optional[Callable[[str], dict]] = None,
+                 stream_state: Optional[Callable[[str, str, str], StreamState]] = None) -> None:
         self.server_id = server_id
         self.service_id = service_id
         self.clock = clock
+        self.dialect_conf = dialect_conf or (lambda vhost: {})
+        self.stream_state = stream_state or (lambda vhost, app, stream: StreamState())
+        self._publish_times: dict = {}     # client id -> the publish's start (Huawei pairs start and end by it)
         self.transport = HookTransport(user_agent)
         # Without a database (tools, tests) the outbox lives in memory: retried, not durable.
         db = db if db is not None else open_database(":memory:")
@@ -99,13 +113,30 @@ class HttpHooks:
 
     # gating ------------------------------------------------------------------
     def on_connect(self, conf: dict, ctx: HookContext) -> HookVerdict:
-        return self._gate("on_connect", conf, ctx)
+        verdict = self._gate("on_connect", conf, ctx)
+        if verdict.ok:
+            self._queue_dialects(CONNECT, ctx)
+        return verdict
 
     def on_publish(self, conf: dict, ctx: HookContext) -> HookVerdict:
-        return self._gate("on_publish", conf, ctx)
+        """xiu's on_publish (it may refuse), then SRS's; accepted, the other formats hear of the start."""
+        ctx.publish_time = ctx.publish_time or self.clock()
+        why = self._xiu_gate(ctx)
+        if why is not None:
+            return HookVerdict(False, why)
+        verdict = self._gate("on_publish", conf, ctx)
+        if not verdict.ok:
+            self._queue_dialects(UNPUBLISH, ctx, only="xiu")   # xiu heard Publish: it hears the end too
+            return verdict
+        self._publish_times[ctx.client_id] = ctx.publish_time
+        self._queue_dialects(PUBLISH, ctx, skip="xiu")
+        return verdict
 
     def on_play(self, conf: dict, ctx: HookContext) -> HookVerdict:
-        return self._gate("on_play", conf, ctx)
+        verdict = self._gate("on_play", conf, ctx)
+        if verdict.ok:
+            self._queue_dialects(PLAY, ctx)
+        return verdict
 
     # notifications, through the outbox ---------------------------------------
     def on_close(self, conf: dict, ctx: HookContext, recovered: bool = False) -> None:
@@ -127,18 +158,23 @@ class HttpHooks:
         """Store the event for each of its URLs and wake their senders; returns its event id (None: no URL)."""
         urls = _urls(conf, action)
         event_id = new_event_id()
+        if action == "on_unpublish":
+            started = self._publish_times.pop(ctx.client_id, 0.0)
+            ctx.publish_time = ctx.publish_time or started
         with transaction(self.outbox.db):     # the session is closed exactly when its hook is stored
             if action in CLOSES:
                 self.journal.close(CLOSES[action], ctx.client_id)
-            if not urls:
-                return None
-            body = _utf8(build_body(action, ctx, self.server_id, self.service_id))
-            self.outbox.add(event_id, action, ctx.client_id, urls, body, timeout=_timeout(conf),
-                            tls_verify=conf["tls_verify"], secret=conf["secret"] or "", window=conf["retry_window"],
-                            max_delay=conf["retry_max_delay"], now=self.clock(), recovered=recovered)
+            if urls:
+                body = _utf8(build_body(action, ctx, self.server_id, self.service_id))
+                self.outbox.add(event_id, action, ctx.client_id, urls, body, timeout=_timeout(conf),
+                                tls_verify=conf["tls_verify"], secret=conf["secret"] or "",
+                                window=conf["retry_window"], max_delay=conf["retry_max_delay"], now=self.clock(),
+                                recovered=recovered)
+            if action in NEUTRAL:
+                self._queue_dialects(NEUTRAL[action], ctx, recovered=recovered)
         for url in urls:
             self.sender.wake(url)
-        return event_id
+        return event_id if urls else None
 
     def on_hls_notify(self, conf: dict, ctx: HookContext, ts_url: str, nb_notify: int) -> None:
         """GET every on_hls_notify URL with its template variables replaced.
@@ -171,16 +207,27 @@ class HttpHooks:
         self._worker.submit(run, f"on_hls_notify client={ctx.client_id} ts={ts_url}")
 
     def send_raw(self, action: str, client_id: str, url: str, body: bytes, *, secret: str, window: float,
-                 max_delay: float, timeout: float = NOTIFY_TIMEOUT, replace: bool = False) -> str:
+                 max_delay: float, timeout: float = NOTIFY_TIMEOUT, replace: bool = False,
+                 tls_verify: bool = True) -> str:
         """Queue a notification whose body is already built (the heartbeat); `replace` drops one still pending."""
         event_id = new_event_id()
         with transaction(self.outbox.db):
             if replace:
                 self.outbox.drop(action, url)
-            self.outbox.add(event_id, action, client_id, [url], body, timeout=timeout, tls_verify=True,
+            self.outbox.add(event_id, action, client_id, [url], body, timeout=timeout, tls_verify=tls_verify,
                             secret=secret, window=window, max_delay=max_delay, now=self.clock())
         self.sender.wake(url)
         return event_id
+
+    def send_report(self, action: str, url: str, body: bytes, conf: dict, replace: bool) -> str:
+        """Queue a server-wide dialect report (lal's on_server_start, on_update) under the block `conf`;
+        `replace` drops one still pending (a stale on_update is worth nothing)."""
+        window = float(conf["retry_window"])
+        if replace:
+            window = min(window, max(1.0, float(conf["update_interval_sec"])))
+        return self.send_raw(action, self.server_id, url, body, secret=conf["secret"] or "", window=window,
+                             max_delay=conf["retry_max_delay"], timeout=_timeout(conf), replace=replace,
+                             tls_verify=conf["tls_verify"])
 
     def flush(self, timeout: float) -> None:
         """Wait until the on_hls_notify queue is empty, at most `timeout` seconds."""
@@ -202,6 +249,58 @@ class HttpHooks:
         self.sender.stop()
         self.transport.close()
 
+    # other servers' formats --------------------------------------------------
+    def _dialect_requests(self, event: str, ctx: HookContext, confs: dict) -> list:
+        """(block, request) of every format for one neutral event."""
+        out = []
+        if confs.get("lal"):
+            state = self.stream_state(ctx.vhost, ctx.app, lal.stream_name(ctx))
+            out += [(confs["lal"], r) for r in lal.requests(event, ctx, confs["lal"], self.server_id, state)]
+        if confs.get("xiu"):
+            out += [(confs["xiu"], r) for r in xiu.requests(event, ctx, confs["xiu"])]
+        if confs.get("huawei"):
+            out += [(confs["huawei"], r) for r in huawei.requests(event, ctx, confs["huawei"], self.clock())]
+        return out
+
+    def _queue_dialects(self, event: str, ctx: HookContext, recovered: bool = False, only: str = "",
+                        skip: str = "") -> None:
+        """Store the other formats' notifications of `event` in the outbox (one event id per format and
+        event, shared by its URLs), each format in its own ordering lane; `only` / `skip` name a format."""
+        confs = self.dialect_conf(ctx.vhost) or {}
+        if only:
+            confs = {only: confs.get(only)}
+        elif skip:
+            confs = {k: v for k, v in confs.items() if k != skip}
+        grouped: dict = {}
+        for conf, r in self._dialect_requests(event, ctx, confs):
+            grouped.setdefault((r.action, r.body), (conf, []))[1].append(r.url)
+        if not grouped:
+            return
+        now = self.clock()
+        with transaction(self.outbox.db):
+            for (action, body), (conf, urls) in grouped.items():
+                self.outbox.add(new_event_id(), action, ctx.client_id, urls, body, timeout=_timeout(conf),
+                                tls_verify=conf["tls_verify"], secret=conf["secret"] or "",
+                                window=conf["retry_window"], max_delay=conf["retry_max_delay"], now=now,
+                                recovered=recovered)
+        for _conf, urls in grouped.values():
+            for url in urls:
+                self.sender.wake(url)
+
+    def _xiu_gate(self, ctx: HookContext) -> Optional[str]:
+        """xiu's on_publish, posted now: None when every URL answered 200, else why the publisher is refused."""
+        conf = (self.dialect_conf(ctx.vhost) or {}).get("xiu")
+        urls = urls_of(conf, "on_publish")
+        body = xiu.body(PUBLISH, ctx)
+        if not urls or body is None:
+            return None
+        event_id = new_event_id()
+        for url in urls:
+            why = self._deliver("xiu:on_publish", url, body, conf, event_id, ctx.client_id)
+            if why is not None:
+                return f"xiu on_publish {url} rejected: {why}"
+        return None
+
     # internals ---------------------------------------------------------------
     def _deliver(self, action: str, url: str, body: bytes, conf: dict, event_id: str, cid: str) -> Optional[str]:
         """One gating POST, judged, logged and counted: None on success, else the reason."""
@@ -214,7 +313,7 @@ class HttpHooks:
             self.outbox.count(url, "failed")
             log.warning("http hook %s %s failed in %dms: %s", action, url, _ms(started), e)
             return str(e)
-        why = judge_reply(status, reply)
+        why = judge_for(action, status, reply)
         if why is None:
             self.outbox.count(url, "accepted")
             log.info("http hook %s %s status=%d %dms ok", action, url, status, _ms(started))

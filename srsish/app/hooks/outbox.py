@@ -104,6 +104,13 @@ def backend_of(url: str) -> str:
         return url
 
 
+def ordering_key(action: str, url: str) -> str:
+    """The unit whose per-client order the outbox keeps: the backend, one lane per dialect (`lal:on_pub_start`
+    is in lane `lal`), so one format's events never wait for another's."""
+    lane = action.partition(":")[0] + " " if ":" in action else ""
+    return lane + backend_of(url)
+
+
 def check_path(path: str) -> Optional[str]:
     """Why the outbox at `path` could not be opened, without creating anything (for `srsish -t`); None if it can."""
     if os.path.exists(path):
@@ -180,7 +187,8 @@ class Outbox:
             self.db.executemany(
                 "INSERT INTO deliveries (event_id, action, client_id, url, backend, body, timeout, tls_verify, secret,"
                 " recovered, created, window, max_delay, next_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(event_id, action, client_id, url, backend_of(url), body, timeout, int(tls_verify), secret or "",
+                [(event_id, action, client_id, url, ordering_key(action, url), body, timeout, int(tls_verify),
+                  secret or "",
                   int(recovered), now, window, max_delay, now) for url in urls])
 
     def drop(self, action: str, url: str) -> int:
@@ -196,7 +204,7 @@ class Outbox:
         """The URLs holding later rows of `d`'s client on `d`'s backend: they may move once `d` is gone."""
         return [r[0] for r in self.db.execute(
             "SELECT DISTINCT url FROM deliveries WHERE client_id=? AND backend=? AND seq>?",
-            (d.client_id, backend_of(d.url), d.seq))]
+            (d.client_id, ordering_key(d.action, d.url), d.seq))]
 
     def pending(self, url: Optional[str] = None) -> int:
         if url is None:

@@ -13,7 +13,7 @@ from typing import Callable, Dict, Optional, Tuple
 import gevent
 import gevent.event
 
-from srsish.app.hooks.events import judge_reply
+from srsish.app.hooks.events import judge_for
 from srsish.app.hooks.outbox import Delivery, Outbox
 from srsish.app.hooks.signing import request_headers
 from srsish.app.hooks.transport import HookTransport, HookTransportError
@@ -140,7 +140,7 @@ class OutboxSender:
             log.warning("http hook %s %s event %s attempt %d failed in %dms: %s (will retry)",
                         d.action, d.url, d.event_id, attempt, _ms(started), e)
             return None, retry_at
-        why = judge_reply(status, reply)
+        why = judge_for(d.action, status, reply)
         if why is None:
             self.outbox.delivered(d)
             log.info("http hook %s %s status=%d %dms ok%s", d.action, d.url, status, _ms(started),

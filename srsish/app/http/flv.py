@@ -79,6 +79,19 @@ class FlvWriter(QueueWriter):
         self._counted = self.send_bytes
 
 
+def _client_url(req: HttpRequest) -> str:
+    """The full URL a viewer asked for (Host header as sent), query included."""
+    return f"http://{req.headers.get('host', '')}{req.path}{req.param}"
+
+
+def _socket_facts(sock) -> Tuple[int, str]:
+    """(the peer's port, our address) of an accepted socket; (0, "") when it is already gone."""
+    try:
+        return sock.getpeername()[1], sock.getsockname()[0]
+    except (OSError, IndexError):
+        return 0, ""
+
+
 class FlvClient:
     """One HTTP-FLV viewer: gated by on_play, fed by a consumer, ended by either side or a kick."""
     kind = "flv-play"
@@ -97,6 +110,7 @@ class FlvClient:
         self.created = time.time()
         self.source = None
         self.greenlet = gevent.getcurrent()
+        self.port, self.server_ip = _socket_facts(conn.sock)
 
     @property
     def send_bytes(self) -> int:
@@ -121,7 +135,8 @@ class FlvClient:
         return HookContext(
             client_id=self.id, ip=self.ip, vhost=vhost, app=self.app, stream=self.stream, param=self.req.param,
             tcUrl=f"http://{self.req.host or vhost}/{self.app}", pageUrl=self.req.headers.get("referer", ""),
-            stream_url=naming.stream_url(vhost, self.app, self.stream), stream_id=self.source.id if self.source else "")
+            stream_url=naming.stream_url(vhost, self.app, self.stream), stream_id=self.source.id if self.source else "",
+            protocol="http-flv", port=self.port, client_url=_client_url(self.req), server_ip=self.server_ip)
 
     def _hooks_conf(self) -> dict:
         return self.streams.config().hooks_conf(self.vhost["name"]) or self.vhost["http_hooks"]

@@ -147,7 +147,8 @@ class HlsPlayContexts:
         return HookContext(client_id=sid, ip=req.ip, vhost=vhost_name, app=app, stream=base + ".m3u8",
                            param=req.param, tcUrl=f"http://{req.host}/{app}",
                            pageUrl=req.headers.get("referer", ""), stream_url=stream_url(vhost_name, app, base),
-                           stream_id=source.id if source is not None else "")
+                           stream_id=source.id if source is not None else "", protocol="hls",
+                           client_url=f"http://{req.headers.get('host', '')}{req.path}{req.param}")
 
     # -- sessions ending ----------------------------------------------------------------------
     def close_all(self) -> None:

@@ -74,6 +74,7 @@ class RtmpConn:
         self.created = time.time()
         self.kind = "unknown"        # fmle-publish, flash-publish, play
         self.swf_url = ""
+        self.flash_ver = ""
         self.source: Optional[LiveSource] = None
         self.consumer: Optional[Consumer] = None
         self.connect_passed = False  # on_connect said yes (once per connection)
@@ -165,6 +166,7 @@ class RtmpConn:
                     self.log.info("ignore command %s before connect", ev.name)
         req = self.req = ev.request
         self.swf_url = ev.swf_url
+        self.flash_ver = ev.flash_ver
         self.log.info("connect app, tcUrl=%s, pageUrl=%s, schema=%s, vhost=%s, port=%s, app=%s, args=%s",
                       req.tcUrl, req.pageUrl, req.schema, req.host, req.port, req.app,
                       "null" if not req.param else req.param)
@@ -223,7 +225,9 @@ class RtmpConn:
         return HookContext(
             client_id=self.id, ip=self.ip, vhost=vhost_name, app=req.app, stream=req.stream, param=req.param,
             tcUrl=req.tcUrl, pageUrl=req.pageUrl, stream_url=req.stream_url(vhost_name),
-            stream_id=self.source.id if self.source else "", send_bytes=self.send_bytes, recv_bytes=self.recv_bytes)
+            stream_id=self.source.id if self.source else "", send_bytes=self.send_bytes, recv_bytes=self.recv_bytes,
+            protocol="rtmp", port=self.port, client_url=f"{req.tcUrl.split('?', 1)[0]}/{req.stream}{req.param}",
+            server_ip=self._local_ip(), flash_ver=self.flash_ver)
 
     def _hooks_conf(self) -> dict:
         """The vhost's http_hooks as the config says now, so a reload applies to the next event."""

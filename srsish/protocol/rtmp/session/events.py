@@ -13,6 +13,7 @@ class ConnectRequested:
     transaction_id: float
     request: StreamRequest
     swf_url: str
+    flash_ver: str = ""
 
 
 @dataclass

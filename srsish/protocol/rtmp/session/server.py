@@ -110,7 +110,7 @@ class ServerSession:
         self.request = req
         self._connect_tid = ev.transaction_id
         self.state = CONNECT_PENDING
-        return ConnectRequested(ev.transaction_id, req, str(obj.get("swfUrl") or ""))
+        return ConnectRequested(ev.transaction_id, req, str(obj.get("swfUrl") or ""), str(obj.get("flashVer") or ""))
 
     def _identify(self, ev: rc.Command) -> Optional[ServerEvent]:
         name, tid, conn = ev.name, ev.transaction_id, self.conn
