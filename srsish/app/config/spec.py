@@ -192,7 +192,6 @@ NOT_IMPLEMENTED = frozenset("""
     vhost.http_remux.has_video vhost.http_remux.guess_has_av
     vhost.http_static
     vhost.hls.hls_on_error vhost.hls.hls_dts_directly
-    vhost.security vhost.refer
 """.split())
 
 SPEC_TREE = ConfigObj(SPEC.splitlines(), list_values=False, _inspec=True, interpolation=False)
