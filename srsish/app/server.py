@@ -3,6 +3,7 @@ import fcntl
 import os
 import signal
 import socket
+import ssl
 import time
 from typing import Dict, List, Optional, Set, Tuple
 
@@ -19,6 +20,7 @@ from srsish.app.http.api import ApiState, HttpApi
 from srsish.app.http.flv import HttpFlvStreams
 from srsish.app.http.hls_sessions import HlsPlayContexts
 from srsish.app.http.server import HttpServer
+from srsish.app.http.tls import https_blocks, load_server_context
 from srsish.app.live.source import SourceRegistry
 from srsish.app.origin import recovery
 from srsish.app.origin.hls import HlsStreams
@@ -133,6 +135,9 @@ class Server:
         """
         rtmp_wanted = list(dict.fromkeys(tuple(e) for e in config.listen))
         http_wanted = http_roles(config)
+        tls = https_contexts(config)   # a key or cert that does not load fails here, before anything binds
+        for ep, (roles, _) in https_roles(config).items():
+            http_wanted.setdefault(ep, set()).update(roles)
         new_rtmp: Dict[Tuple[str, int], StreamServer] = {}
         new_http: Dict[Tuple[str, int], HttpServer] = {}
         try:
@@ -141,8 +146,9 @@ class Server:
                     new_rtmp[ep] = StreamServer(_bind(ep, "RTMP"), self._handle_rtmp)
             for ep, roles in http_wanted.items():
                 if ep not in self._http:
-                    new_http[ep] = HttpServer(_bind(ep, "HTTP"), roles, self.current_config, self.http_api,
-                                              self.http_flv, self.hls_ctx)
+                    new_http[ep] = HttpServer(_bind(ep, "HTTPS" if ep in tls else "HTTP"), roles,
+                                              self.current_config, self.http_api, self.http_flv, self.hls_ctx,
+                                              ssl_context=tls.get(ep))
         except OSError:
             for srv in new_rtmp.values():
                 srv.close()
@@ -163,8 +169,9 @@ class Server:
             if ep in new_http:
                 new_http[ep].start()
                 self._http[ep] = new_http[ep]
-            else:
+            else:   # a kept listener takes the new roles and certificate for its next connections
                 self._http[ep].roles = set(roles)
+                self._http[ep].ssl_context = tls.get(ep)
 
     def _sample_forever(self) -> None:
         last_cpu, last_t = _cpu_seconds(), time.monotonic()
@@ -326,6 +333,25 @@ def http_roles(config: Config) -> Dict[Tuple[str, int], Set[str]]:
         if conf["enabled"]:
             roles.setdefault(parse_endpoint(str(conf["listen"])), set()).add(role)
     return roles
+
+
+def https_roles(config: Config) -> Dict[Tuple[str, int], Tuple[Set[str], dict]]:
+    """The HTTPS endpoints of the conf: their roles and the https block whose key and cert they serve."""
+    out: Dict[Tuple[str, int], Tuple[Set[str], dict]] = {}
+    role_of = {"http_api.https": "api", "http_server.https": "static"}
+    for where, https in https_blocks({s: config.section(s) for s in ("http_server", "http_api")}):
+        roles, _ = out.setdefault(parse_endpoint(str(https["listen"])), (set(), https))
+        roles.add(role_of[where])
+    return out
+
+
+def https_contexts(config: Config) -> Dict[Tuple[str, int], "ssl.SSLContext"]:
+    """A TLS context per HTTPS endpoint; TlsError (an OSError) names the key or cert that cannot be loaded."""
+    out = {}
+    for ep, (roles, https) in https_roles(config).items():
+        where = "http_api.https" if roles == {"api"} else "http_server.https"
+        out[ep] = load_server_context(https["key"], https["cert"], where)
+    return out
 
 
 def _bind(endpoint: Tuple[str, int], what: str) -> socket.socket:
