@@ -30,6 +30,11 @@ from srsish.app.stats import Statistic, VhostIds
 from srsish.core.ids import new_service_id, new_vid
 from srsish.core.log import get_logger, reopen_logs, setup_logging
 
+# SRS's reload states and error codes, as rpc=reload-fetch reports them
+RELOAD_INIT, RELOAD_PARSING, RELOAD_APPLYING, RELOAD_FINISHED = 0, 10, 30, 90
+ERROR_SYSTEM_CONFIG_INVALID = 1023
+ERROR_SOCKET_LISTEN = 1003
+
 SHUTDOWN_GRACE = 5.0   # seconds the clients get to run their unpublish/stop/close hooks
 OUTBOX_DRAIN_GRACE = 10.0   # seconds a stop waits for notifications to be delivered; the rest stays on disk
 STAT_INTERVAL = 2.0    # seconds between byte-counter samples (kbps in the API)
@@ -81,12 +86,14 @@ class Server:
         self.hls_streams = HlsStreams()        # HLS playlists outlive their publish sessions (hls_dispose)
         self.statistic = Statistic()
         self.vhost_ids = VhostIds(new_vid)
+        self.last_reload = {"err": 0, "msg": "Success", "state": RELOAD_INIT, "rid": ""}
         self._rtmp: Dict[Tuple[str, int], StreamServer] = {}
         self._http: Dict[Tuple[str, int], HttpServer] = {}
         self.http_api = HttpApi(ApiState(
             server_id=self.server_id, service_id=self.service_id, started_at=self.started_at,
             config=self.current_config, sources=self.sources, clients=self.clients,
-            statistic=self.statistic, vhost_id=self.vhost_ids, hooks_stats=self.hooks.outbox.stats))
+            statistic=self.statistic, vhost_id=self.vhost_ids, hooks_stats=self.hooks.outbox.stats,
+            reload=self.reload, last_reload=lambda: self.last_reload))
         self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks)
         self.hls_ctx = HlsPlayContexts(self.current_config, self.sources, self.clients, self.hooks)
         self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),
@@ -265,24 +272,29 @@ class Server:
         gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self.reload))
         gevent.signal_handler(signal.SIGUSR1, lambda: gevent.spawn(self.reopen_log))
 
-    def reload(self) -> None:
-        """SIGHUP: load the conf again; a broken conf, or a new port that cannot be bound, keeps the old one."""
+    def reload(self) -> dict:
+        """SIGHUP (and the raw API's rpc=reload): load the conf again; a broken conf, or a new port that cannot be
+        bound, keeps the old one. Returns SRS's reload-fetch record of this reload (also kept as last_reload)."""
         path = self.config.path
+        result = self.last_reload = {"err": 0, "msg": "Success", "state": RELOAD_PARSING, "rid": new_vid()[4:]}
         try:
             new = load_config(path)
-        except ConfigError as e:
-            self.log.error("reload failed, keeping the old config: %s", e)
-            return
-        except OSError as e:
-            self.log.error("reload failed, keeping the old config: %s: %s", path, e)
-            return
+        except (ConfigError, OSError) as e:
+            why = f"{path}: {e}" if isinstance(e, OSError) and not isinstance(e, ConfigError) else str(e)
+            self.log.error("reload failed, keeping the old config: %s", why)
+            result.update(err=ERROR_SYSTEM_CONFIG_INVALID, msg=why)
+            return result
+        result["state"] = RELOAD_APPLYING
         try:
             self._apply_listeners(new)
         except OSError as e:
             self.log.error("reload failed, keeping the old config and listeners: %s", e)
-            return
+            result.update(err=ERROR_SOCKET_LISTEN, msg=str(e))
+            return result
         self.config = new
+        result["state"] = RELOAD_FINISHED
         self.log.info("reload config %s success", path)
+        return result
 
     def reopen_log(self) -> None:
         reopen_logs()

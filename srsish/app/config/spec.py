@@ -182,7 +182,7 @@ IGNORED = frozenset("""
 # fails when a SPEC key is neither read in srsish/ nor listed here.
 NOT_IMPLEMENTED = frozenset("""
     pithy_print_ms stats.enabled stats.disk
-    http_api.raw_api
+    http_api.raw_api.allow_query http_api.raw_api.allow_update
     vhost.tcp_nodelay vhost.in_ack_size
     vhost.play.mix_correct vhost.play.atc vhost.play.atc_auto vhost.play.send_min_interval
     vhost.play.reduce_sequence_header
