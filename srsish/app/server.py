@@ -17,6 +17,7 @@ from srsish.app.hooks.heartbeat import Heartbeat
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.hooks.outbox import open_database
 from srsish.app.http.api import ApiState, HttpApi
+from srsish.app.http.exporter import ExporterState, MetricsServer
 from srsish.app.http.flv import HttpFlvStreams
 from srsish.app.http.hls_sessions import HlsPlayContexts
 from srsish.app.http.server import HttpServer
@@ -99,6 +100,7 @@ class Server:
         self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),
                                    lambda: self.config.section("stats")["network"], self.http_api.summaries,
                                    self._listen_endpoints)
+        self._exporter: Optional[MetricsServer] = None
         self._sampler = None
         self._stopping = False
         self._stopped = gevent.event.Event()
@@ -112,6 +114,7 @@ class Server:
     def start(self) -> None:
         """Bind every listener of the conf; a port that cannot be bound raises OSError naming it."""
         self._apply_listeners(self.config)
+        self._start_exporter()
         # Files a crash left half-written are finished and reported first: a publisher's recovered on_dvr
         # must be queued before the on_unpublish hooks.start() owes its session.
         recovery.recover(self.config.root["vhost"], self.hooks, self.config.hooks_conf, log=self.log)
@@ -122,6 +125,17 @@ class Server:
         self.heartbeat.start()
         if self._sampler is None:
             self._sampler = gevent.spawn(self._sample_forever)
+
+    def _start_exporter(self) -> None:
+        """The Prometheus exporter on its own port (bound at start; a reload does not move it)."""
+        conf = self.config.section("exporter")
+        if not conf["enabled"] or self._exporter is not None:
+            return
+        self._exporter = MetricsServer(_bind(parse_endpoint(str(conf["listen"])), "exporter"), ExporterState(
+            server_id=self.server_id, service_id=self.service_id,
+            exporter_conf=lambda: self.config.section("exporter"), sources=self.sources, clients=self.clients,
+            statistic=self.statistic, hooks_stats=self.hooks.outbox.stats))
+        self._exporter.start()
 
     def _listen_endpoints(self) -> Dict[str, List[str]]:
         """The listen endpoints SRS's heartbeat reports with `ports on`, as the conf writes them."""
@@ -314,6 +328,8 @@ class Server:
             srv.close()
         for http in self._http.values():
             http.close()
+        if self._exporter is not None:
+            self._exporter.close()
         if self._sampler is not None:
             self._sampler.kill(block=False)
         greenlets = []

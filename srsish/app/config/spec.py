@@ -63,6 +63,11 @@ device_id = str1(default="")
 summaries = onoff(default=off)
 ports = onoff(default=off)
 secret = str1(default=None)
+[exporter]
+enabled = onoff(default=off)
+listen = endpoint(default="9972")
+label = str1(default="")
+tag = str1(default="")
 [stats]
 enabled = onoff(default=on)
 network = int1(min=0, default=0)
@@ -167,7 +172,7 @@ IGNORED = frozenset("""
     ff_log_dir ff_log_level asprocess grace_start_wait grace_final_wait force_grace_quit empty_ip_ok
     disable_daemon_for_docker inotify_auto_reload auto_reload_for_docker tcmalloc_release_rate
     query_latest_version first_wait_for_qlv threads circuit_breaker is_full in_docker
-    tencentcloud_apm tencentcloud_cls exporter stream_caster rtc_server srt_server rtsp_server rtmps
+    tencentcloud_apm tencentcloud_cls stream_caster rtc_server srt_server rtsp_server rtmps
     vhost.ingest vhost.forward vhost.transcode vhost.bandcheck vhost.cluster vhost.dash vhost.hds
     vhost.exec vhost.rtc vhost.srt vhost.rtsp vhost.mode vhost.origin vhost.token_traverse vhost.vhost
     vhost.debug_srs_upnode vhost.nack vhost.twcc
