@@ -21,6 +21,8 @@ setup(
         "h11>=0.16",
         # A gevent-cooperative HTTP client with a per-host keep-alive pool, for hooks.
         "geventhttpclient>=2.0,<3",   # the hook client wraps two of its 2.x pool methods
+        # Prometheus's own text renderer (and, in the tests, its parser) for the exporter: pure Python, no threads.
+        "prometheus_client>=0.17",
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2", "trustme>=1.0", "m3u8>=3.0"],

@@ -43,17 +43,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     from srsish.app.config import ConfigError, load_config
     path = None if (args.env_only or os.environ.get("SRS_ENV_ONLY")) else (args.config or "conf/srs.conf")
     try:
-        config = load_config(path)
+        config = load_config(path, check_only=args.test)
     except (ConfigError, OSError) as e:
         print(f"srsish: config error: {e}", file=sys.stderr)
         return 1
     if args.test:
         for w in config.all_warnings:
             print(f"srsish: warning: {w}", file=sys.stderr)
+        for w in _exposure_warnings(config):
+            print(f"srsish: warning: {w}", file=sys.stderr)
         from srsish.app.hooks.outbox import check_path
-        problem = check_path(config.hook_outbox)
-        if problem:
-            print(f"srsish: config error: {problem}", file=sys.stderr)
+        from srsish.app.http.tls import tls_problems
+        problems = [p for p in [check_path(config.hook_outbox)] if p]
+        problems += tls_problems({s: config.section(s) for s in ("http_server", "http_api")})
+        if problems:
+            for problem in problems:
+                print(f"srsish: config error: {problem}", file=sys.stderr)
             return 1
         print(f"srsish: the configuration file {path or '(env)'} syntax is ok", file=sys.stderr)
         print(f"srsish: configuration file {path or '(env)'} test is successful", file=sys.stderr)
@@ -63,6 +68,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     if config.daemon:
         _daemonize()
     return _run(config)
+
+
+def _exposure_warnings(config) -> List[str]:
+    """An HTTP API that listens beyond loopback without `auth`: anyone who reaches it can kick clients."""
+    import ipaddress
+    from srsish.app.config import parse_endpoint
+    api = config.section("http_api")
+    if not api["enabled"] or api["auth"]["enabled"]:
+        return []
+    listens = [str(api["listen"])] + ([str(api["https"]["listen"])] if api["https"]["enabled"] else [])
+    out = []
+    for listen in listens:
+        ip, port = parse_endpoint(listen)
+        if not ipaddress.ip_address(ip).is_loopback:
+            out.append(f'http_api listens at {ip}:{port} without "auth": anyone who reaches it can list, kick and '
+                       f'(with raw_api) reload; set http_api.auth, or listen 127.0.0.1:{port}')
+    return out
 
 
 def _run(config) -> int:

@@ -53,15 +53,16 @@ def test_pure_layers_do_no_io():
 # sides use those; server.py wires everything together. No whitelist: a new import across rooms is a design
 # change and belongs here.
 APP_ROOMS = {
+    "access": set(),
     "config": set(),
     "hooks": set(),
     "stats": set(),
     "clients": set(),
     "live": set(),
     "origin": {"hooks", "live"},
-    "rtmp": {"clients", "config", "hooks", "live", "origin"},
-    "http": {"clients", "config", "hooks", "live", "stats"},
-    "server": {"clients", "config", "hooks", "http", "live", "origin", "rtmp", "stats"},
+    "rtmp": {"access", "clients", "config", "hooks", "live", "origin"},
+    "http": {"access", "clients", "config", "hooks", "live", "stats"},
+    "server": {"access", "clients", "config", "hooks", "http", "live", "origin", "rtmp", "stats"},
 }
 
 

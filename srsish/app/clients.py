@@ -28,10 +28,12 @@ class ClientRegistry:
     def __init__(self) -> None:
         self._clients: Dict[str, Client] = {}
         self._sessions: set = set()       # ids of clients that hold no connection (HLS play sessions)
+        self.total = 0                    # clients ever added (the exporter's srs_clients_total)
 
     def add(self, client: Client, connection: bool = True) -> None:
         """Register `client`; `connection=False` for one that holds no socket of its own (an HLS session)."""
         self._clients[client.id] = client
+        self.total += 1
         if not connection:
             self._sessions.add(client.id)
 

@@ -3,6 +3,7 @@ import fcntl
 import os
 import signal
 import socket
+import ssl
 import time
 from typing import Dict, List, Optional, Set, Tuple
 
@@ -10,6 +11,7 @@ import gevent
 import gevent.event
 from gevent.server import StreamServer
 
+from srsish import VERSION
 from srsish.app.clients import ClientRegistry
 from srsish.app.config import Config, ConfigError, load_config, parse_endpoint
 from srsish.app.hooks.dialects import StreamState
@@ -18,20 +20,26 @@ from srsish.app.hooks.heartbeat import Heartbeat
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.hooks.outbox import open_database
 from srsish.app.http.api import ApiState, HttpApi
+from srsish.app.http.exporter import ExporterState, MetricsServer
 from srsish.app.http.flv import HttpFlvStreams
 from srsish.app.http.hls_sessions import HlsPlayContexts
 from srsish.app.http.server import HttpServer
+from srsish.app.http.tls import https_blocks, load_server_context
 from srsish.app.live.source import SourceRegistry
 from srsish.app.origin import recovery
 from srsish.app.origin.hls import HlsStreams
 from srsish.app.origin.hub import OriginContext, OriginHub
 from srsish.app.rtmp.conn import RtmpConn, RtmpServices
 from srsish.app.stats import Statistic, VhostIds
-from srsish import VERSION
 from srsish.core.ids import new_service_id, new_vid
+from srsish.core.log import get_logger, reopen_logs, setup_logging
 from srsish.kernel import codec
 from srsish.protocol import amf0
-from srsish.core.log import get_logger, reopen_logs, setup_logging
+
+# SRS's reload states and error codes, as rpc=reload-fetch reports them
+RELOAD_INIT, RELOAD_PARSING, RELOAD_APPLYING, RELOAD_FINISHED = 0, 10, 30, 90
+ERROR_SYSTEM_CONFIG_INVALID = 1023
+ERROR_SOCKET_LISTEN = 1003
 
 SHUTDOWN_GRACE = 5.0   # seconds the clients get to run their unpublish/stop/close hooks
 OUTBOX_DRAIN_GRACE = 10.0   # seconds a stop waits for notifications to be delivered; the rest stays on disk
@@ -85,12 +93,14 @@ class Server:
         self.hls_streams = HlsStreams()        # HLS playlists outlive their publish sessions (hls_dispose)
         self.statistic = Statistic()
         self.vhost_ids = VhostIds(new_vid)
+        self.last_reload = {"err": 0, "msg": "Success", "state": RELOAD_INIT, "rid": ""}
         self._rtmp: Dict[Tuple[str, int], StreamServer] = {}
         self._http: Dict[Tuple[str, int], HttpServer] = {}
         self.http_api = HttpApi(ApiState(
             server_id=self.server_id, service_id=self.service_id, started_at=self.started_at,
             config=self.current_config, sources=self.sources, clients=self.clients,
-            statistic=self.statistic, vhost_id=self.vhost_ids, hooks_stats=self.hooks.outbox.stats))
+            statistic=self.statistic, vhost_id=self.vhost_ids, hooks_stats=self.hooks.outbox.stats,
+            reload=self.reload, last_reload=lambda: self.last_reload))
         self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks)
         self.hls_ctx = HlsPlayContexts(self.current_config, self.sources, self.clients, self.hooks)
         self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),
@@ -99,6 +109,7 @@ class Server:
         self.lal_reporter = LalReporter(self.server_id, VERSION, self.started_at,
                                         lambda: self.config.section("lal_http_notify"), self._live_streams,
                                         self.hooks.send_report)
+        self._exporter: Optional[MetricsServer] = None
         self._sampler = None
         self._stopping = False
         self._stopped = gevent.event.Event()
@@ -112,6 +123,7 @@ class Server:
     def start(self) -> None:
         """Bind every listener of the conf; a port that cannot be bound raises OSError naming it."""
         self._apply_listeners(self.config)
+        self._start_exporter()
         # Files a crash left half-written are finished and reported first: a publisher's recovered on_dvr
         # must be queued before the on_unpublish hooks.start() owes its session.
         recovery.recover(self.config.root["vhost"], self.hooks, self.config.hooks_conf, log=self.log)
@@ -160,6 +172,16 @@ class Server:
         return {"id": c.id, "protocol": "http-flv" if "flv" in c.describe()["type"] else "rtmp", "ip": c.ip,
                 "port": getattr(c, "port", 0), "created": c.created, "send_bytes": c.send_bytes,
                 "recv_bytes": c.recv_bytes, "send_kbps": rates["send_30s"], "recv_kbps": rates["recv_30s"]}
+    def _start_exporter(self) -> None:
+        """The Prometheus exporter on its own port (bound at start; a reload does not move it)."""
+        conf = self.config.section("exporter")
+        if not conf["enabled"] or self._exporter is not None:
+            return
+        self._exporter = MetricsServer(_bind(parse_endpoint(str(conf["listen"])), "exporter"), ExporterState(
+            server_id=self.server_id, service_id=self.service_id,
+            exporter_conf=lambda: self.config.section("exporter"), sources=self.sources, clients=self.clients,
+            statistic=self.statistic, hooks_stats=self.hooks.outbox.stats))
+        self._exporter.start()
 
     def _listen_endpoints(self) -> Dict[str, List[str]]:
         """The listen endpoints SRS's heartbeat reports with `ports on`, as the conf writes them."""
@@ -180,6 +202,9 @@ class Server:
         """
         rtmp_wanted = list(dict.fromkeys(tuple(e) for e in config.listen))
         http_wanted = http_roles(config)
+        tls = https_contexts(config)   # a key or cert that does not load fails here, before anything binds
+        for ep, (roles, _) in https_roles(config).items():
+            http_wanted.setdefault(ep, set()).update(roles)
         new_rtmp: Dict[Tuple[str, int], StreamServer] = {}
         new_http: Dict[Tuple[str, int], HttpServer] = {}
         try:
@@ -188,8 +213,9 @@ class Server:
                     new_rtmp[ep] = StreamServer(_bind(ep, "RTMP"), self._handle_rtmp)
             for ep, roles in http_wanted.items():
                 if ep not in self._http:
-                    new_http[ep] = HttpServer(_bind(ep, "HTTP"), roles, self.current_config, self.http_api,
-                                              self.http_flv, self.hls_ctx)
+                    new_http[ep] = HttpServer(_bind(ep, "HTTPS" if ep in tls else "HTTP"), roles,
+                                              self.current_config, self.http_api, self.http_flv, self.hls_ctx,
+                                              ssl_context=tls.get(ep))
         except OSError:
             for srv in new_rtmp.values():
                 srv.close()
@@ -210,8 +236,9 @@ class Server:
             if ep in new_http:
                 new_http[ep].start()
                 self._http[ep] = new_http[ep]
-            else:
+            else:   # a kept listener takes the new roles and certificate for its next connections
                 self._http[ep].roles = set(roles)
+                self._http[ep].ssl_context = tls.get(ep)
 
     def _sample_forever(self) -> None:
         last_cpu, last_t = _cpu_seconds(), time.monotonic()
@@ -305,24 +332,29 @@ class Server:
         gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self.reload))
         gevent.signal_handler(signal.SIGUSR1, lambda: gevent.spawn(self.reopen_log))
 
-    def reload(self) -> None:
-        """SIGHUP: load the conf again; a broken conf, or a new port that cannot be bound, keeps the old one."""
+    def reload(self) -> dict:
+        """SIGHUP (and the raw API's rpc=reload): load the conf again; a broken conf, or a new port that cannot be
+        bound, keeps the old one. Returns SRS's reload-fetch record of this reload (also kept as last_reload)."""
         path = self.config.path
+        result = self.last_reload = {"err": 0, "msg": "Success", "state": RELOAD_PARSING, "rid": new_vid()[4:]}
         try:
             new = load_config(path)
-        except ConfigError as e:
-            self.log.error("reload failed, keeping the old config: %s", e)
-            return
-        except OSError as e:
-            self.log.error("reload failed, keeping the old config: %s: %s", path, e)
-            return
+        except (ConfigError, OSError) as e:
+            why = f"{path}: {e}" if isinstance(e, OSError) and not isinstance(e, ConfigError) else str(e)
+            self.log.error("reload failed, keeping the old config: %s", why)
+            result.update(err=ERROR_SYSTEM_CONFIG_INVALID, msg=why)
+            return result
+        result["state"] = RELOAD_APPLYING
         try:
             self._apply_listeners(new)
         except OSError as e:
             self.log.error("reload failed, keeping the old config and listeners: %s", e)
-            return
+            result.update(err=ERROR_SOCKET_LISTEN, msg=str(e))
+            return result
         self.config = new
+        result["state"] = RELOAD_FINISHED
         self.log.info("reload config %s success", path)
+        return result
 
     def reopen_log(self) -> None:
         reopen_logs()
@@ -342,6 +374,8 @@ class Server:
             srv.close()
         for http in self._http.values():
             http.close()
+        if self._exporter is not None:
+            self._exporter.close()
         if self._sampler is not None:
             self._sampler.kill(block=False)
         greenlets = []
@@ -374,6 +408,25 @@ def http_roles(config: Config) -> Dict[Tuple[str, int], Set[str]]:
         if conf["enabled"]:
             roles.setdefault(parse_endpoint(str(conf["listen"])), set()).add(role)
     return roles
+
+
+def https_roles(config: Config) -> Dict[Tuple[str, int], Tuple[Set[str], dict]]:
+    """The HTTPS endpoints of the conf: their roles and the https block whose key and cert they serve."""
+    out: Dict[Tuple[str, int], Tuple[Set[str], dict]] = {}
+    role_of = {"http_api.https": "api", "http_server.https": "static"}
+    for where, https in https_blocks({s: config.section(s) for s in ("http_server", "http_api")}):
+        roles, _ = out.setdefault(parse_endpoint(str(https["listen"])), (set(), https))
+        roles.add(role_of[where])
+    return out
+
+
+def https_contexts(config: Config) -> Dict[Tuple[str, int], "ssl.SSLContext"]:
+    """A TLS context per HTTPS endpoint; TlsError (an OSError) names the key or cert that cannot be loaded."""
+    out = {}
+    for ep, (roles, https) in https_roles(config).items():
+        where = "http_api.https" if roles == {"api"} else "http_server.https"
+        out[ep] = load_server_context(https["key"], https["cert"], where)
+    return out
 
 
 def _bind(endpoint: Tuple[str, int], what: str) -> socket.socket:

@@ -49,7 +49,7 @@ def test_not_implemented_names_are_spec_keys_and_not_ignored():
     keys = set(_spec_keys())
     assert sorted(NOT_IMPLEMENTED - keys) == []
     assert NOT_IMPLEMENTED.isdisjoint(IGNORED)
-    assert {"vhost.security", "vhost.refer"} <= NOT_IMPLEMENTED
+    assert {"vhost.security", "vhost.refer"}.isdisjoint(NOT_IMPLEMENTED)
 
 
 def test_the_scan_sees_a_directive_nobody_reads():
@@ -74,16 +74,14 @@ def _message(where: str, name: str) -> str:
     return f'{where}: "{name}" is accepted but not implemented by srsish, ignored'
 
 
-def test_security_refer_and_stats_disk_warn_with_file_and_line(load):
+def test_unimplemented_directives_warn_with_file_and_line_and_security_refer_do_not(load):
     cfg = load("listen 1935;\n"
                "stats {\n  network 0;\n  disk sda;\n}\n"
                "vhost a {\n  security {\n    enabled on;\n    deny publish all;\n  }\n"
-               "  refer { enabled on; all github.com; }\n}\n")
+               "  refer { enabled on; all github.com; }\n  http_static { enabled on; }\n}\n")
     assert cfg.unimplemented == [_message("conf/x.conf:4", "stats.disk"),
-                                 _message("conf/x.conf:7", "vhost.security"),
-                                 _message("conf/x.conf:11", "vhost.refer")]
+                                 _message("conf/x.conf:12", "vhost.http_static")]
     assert cfg.warnings == []
-    # Still type-checked and kept, so the conf means the same to SRS.
     assert cfg.vhost("a")["security"]["rules"] == [("deny", "publish", "all")]
 
 
@@ -95,10 +93,10 @@ def test_each_unimplemented_directive_warns_once_and_implemented_ones_do_not(loa
                                  _message("conf/x.conf:4", "vhost.publish.parse_sps")]
 
 
-def test_legacy_refer_and_env_overrides_warn_too(load):
+def test_env_overrides_warn_too_and_legacy_refer_is_implemented(load):
     cfg = load("listen 1935;\nvhost a {\n  refer github.com;\n}\n", {"SRS_VHOST_PLAY_ATC": "on"})
-    assert cfg.unimplemented == [_message("conf/x.conf:3", "vhost.refer"),
-                                 _message("env SRS_VHOST_PLAY_ATC", "vhost.play.atc")]
+    assert cfg.unimplemented == [_message("env SRS_VHOST_PLAY_ATC", "vhost.play.atc")]
+    assert cfg.vhost("a")["refer"]["all"] == ["github.com"]
 
 
 def test_a_conf_without_them_has_no_such_warning(load):
@@ -107,19 +105,19 @@ def test_a_conf_without_them_has_no_such_warning(load):
 
 def test_the_warning_is_logged_at_load(load, caplog):
     with caplog.at_level("WARNING", logger="srsish"):
-        load("listen 1935;\nvhost a { refer { enabled on; } }\n")
-    assert _message("conf/x.conf:2", "vhost.refer") in caplog.text
+        load("listen 1935;\nvhost a { http_static { enabled on; } }\n")
+    assert _message("conf/x.conf:2", "vhost.http_static") in caplog.text
 
 
-def test_check_mode_prints_the_security_warning_and_succeeds(tmp_path):
+def test_check_mode_prints_the_unimplemented_warning_and_succeeds(tmp_path):
     (tmp_path / "x.conf").write_text("listen 1935;\nvhost __defaultVhost__ {\n"
-                                     "    security { enabled on; deny publish all; }\n}\n")
+                                     "    tcp_nodelay on;\n}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SRS_")}
     env["PYTHONPATH"] = REPO
     done = subprocess.run([sys.executable, "-m", "srsish", "-t", "-c", "x.conf"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "srsish: warning: " + _message("x.conf:3", "vhost.security") in done.stderr
+    assert "srsish: warning: " + _message("x.conf:3", "vhost.tcp_nodelay") in done.stderr
     assert "test is successful" in done.stderr
 
 

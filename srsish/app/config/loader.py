@@ -38,7 +38,8 @@ __all__ = ["load_config", "spec_defaults"]
 class _Tree:
     """Turns directives into nested dicts of argument lists, remembering where each value came from."""
 
-    def __init__(self):
+    def __init__(self, check_only: bool = False):
+        self.check_only = check_only   # `srsish -t`: SRS's full.conf (is_full on) may be checked, never run
         self.where: dict = {}  # key path -> "file:line" (or "env NAME")
         self.warnings: list = []
         self.unimplemented: list = []  # one warning per NOT_IMPLEMENTED directive the conf sets
@@ -59,6 +60,8 @@ class _Tree:
                 self._scalar(d, out, keys + (d.name,))
             elif dotted in ("vhost.security.allow", "vhost.security.deny"):
                 self._rule(d, out, keys)
+            elif dotted == "is_full" and d.args[:1] == ["on"] and self.check_only:
+                self.warnings.append(f'{d.where}: "is_full on" marks SRS\'s full.conf: checked, but srsish will not run it')
             elif dotted == "is_full" and d.args[:1] == ["on"]:
                 raise ConfigError(f'{d.where}: "is_full on" marks SRS\'s full.conf, a reference, not a config to run')
             elif dotted in IGNORED:
@@ -168,12 +171,15 @@ def _resolve_vhost(name: str, v: dict, root: dict) -> None:
         v["play"]["mw_msgs"] = 0 if v["min_latency"] else 8
 
 
-def load_config(path: Optional[str], env: Optional[Mapping[str, str]] = None) -> Config:
-    """Parse, check and type the config at `path` (None, or SRS_ENV_ONLY set: from `env` only)."""
+def load_config(path: Optional[str], env: Optional[Mapping[str, str]] = None, check_only: bool = False) -> Config:
+    """Parse, check and type the config at `path` (None, or SRS_ENV_ONLY set: from `env` only).
+
+    `check_only` (srsish -t) also accepts SRS's reference conf, full.conf (`is_full on`), with a warning.
+    """
     env = os.environ if env is None else env
     path = env.get("SRS_CONFIG_FILE") or path
     env_only = path is None or bool(env.get("SRS_ENV_ONLY"))
-    tree = _Tree()
+    tree = _Tree(check_only)
     raw: dict = {}
     if env_only:
         path = None

@@ -90,6 +90,11 @@ tls_verify = onoff(default=on)
 secret = str1(default=None)
 retry_max_delay = float1(gt=0, default=60)
 retry_window = float1(gt=0, default=86400)
+[exporter]
+enabled = onoff(default=off)
+listen = endpoint(default="9972")
+label = str1(default="")
+tag = str1(default="")
 [stats]
 enabled = onoff(default=on)
 network = int1(min=0, default=0)
@@ -203,7 +208,7 @@ IGNORED = frozenset("""
     ff_log_dir ff_log_level asprocess grace_start_wait grace_final_wait force_grace_quit empty_ip_ok
     disable_daemon_for_docker inotify_auto_reload auto_reload_for_docker tcmalloc_release_rate
     query_latest_version first_wait_for_qlv threads circuit_breaker is_full in_docker
-    tencentcloud_apm tencentcloud_cls exporter stream_caster rtc_server srt_server rtsp_server rtmps
+    tencentcloud_apm tencentcloud_cls stream_caster rtc_server srt_server rtsp_server rtmps
     vhost.ingest vhost.forward vhost.transcode vhost.bandcheck vhost.cluster vhost.dash vhost.hds
     vhost.exec vhost.rtc vhost.srt vhost.rtsp vhost.mode vhost.origin vhost.token_traverse vhost.vhost
     vhost.debug_srs_upnode vhost.nack vhost.twcc
@@ -218,7 +223,7 @@ IGNORED = frozenset("""
 # fails when a SPEC key is neither read in srsish/ nor listed here.
 NOT_IMPLEMENTED = frozenset("""
     pithy_print_ms stats.enabled stats.disk
-    http_api.raw_api http_api.https http_server.https
+    http_api.raw_api.allow_query http_api.raw_api.allow_update
     vhost.tcp_nodelay vhost.in_ack_size
     vhost.play.mix_correct vhost.play.atc vhost.play.atc_auto vhost.play.send_min_interval
     vhost.play.reduce_sequence_header
@@ -228,7 +233,6 @@ NOT_IMPLEMENTED = frozenset("""
     vhost.http_remux.has_video vhost.http_remux.guess_has_av
     vhost.http_static
     vhost.hls.hls_on_error vhost.hls.hls_dts_directly
-    vhost.security vhost.refer
 """.split())
 
 SPEC_TREE = ConfigObj(SPEC.splitlines(), list_values=False, _inspec=True, interpolation=False)

@@ -21,6 +21,8 @@ from srsish.protocol import amf0
 ERROR_STREAM_NOT_FOUND = 2048
 ERROR_CLIENT_NOT_FOUND = 2049
 ERROR_METHOD = 1061
+ERROR_SYSTEM_CONFIG_RAW = 1060            # raw API: an rpc it does not know
+ERROR_SYSTEM_CONFIG_RAW_DISABLED = 1061   # raw API: disabled, or this rpc not allowed
 
 
 def _proc_status_kb(field: str) -> int:
@@ -58,6 +60,8 @@ class ApiState:
     statistic: Statistic
     vhost_id: Callable[[str], str]     # a stable `vid-` id per vhost name
     hooks_stats: Callable[[], Dict[str, Dict[str, int]]] = dict   # the hook outbox's counters per URL
+    reload: Callable[[], dict] = dict          # the server's reload (as SIGHUP); returns its reload-fetch record
+    last_reload: Callable[[], dict] = dict     # the last reload's record: err, msg, state, rid
 
 
 class HttpApi:
@@ -98,6 +102,8 @@ class HttpApi:
             return self._ok(data=self.summaries())
         if what == "hooks":
             return self._ok(hooks=self._hooks())
+        if what == "raw":
+            return self._raw(req)
         if what in ("vhosts", "streams", "clients"):
             if req.method == "DELETE" and what == "clients" and ident:
                 return self._kick(ident)
@@ -106,6 +112,23 @@ class HttpApi:
             return getattr(self, "_" + what)(ident)
         return self._ok(urls={name: f"/api/v1/{name}" for name in
                               ("versions", "summaries", "vhosts", "streams", "clients")})
+
+    def _raw(self, req: HttpRequest) -> dict:
+        """SRS's raw API: rpc=reload reloads the conf as SIGHUP does (when allow_reload), rpc=reload-fetch tells
+        how the last reload went. SRS's other rpcs (raw, query, update) are not served."""
+        raw = self.state.config().section("http_api")["raw_api"]
+        rpc = req.query_dict().get("rpc", "")
+        if not raw["enabled"]:
+            return self._error(ERROR_SYSTEM_CONFIG_RAW_DISABLED)
+        if rpc == "reload":
+            if not raw["allow_reload"]:
+                return self._error(ERROR_SYSTEM_CONFIG_RAW_DISABLED)
+            self.state.reload()
+            return self._ok()
+        if rpc == "reload-fetch":
+            last = self.state.last_reload()
+            return self._ok(data={k: last[k] for k in ("err", "msg", "state", "rid")})
+        return self._error(ERROR_SYSTEM_CONFIG_RAW)
 
     def _ok(self, **fields: Any) -> dict:
         body = {"code": 0, "server": self.state.server_id, "service": self.state.service_id,

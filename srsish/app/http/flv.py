@@ -6,6 +6,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 import gevent
 
+from srsish.app.access import PLAY, security_refusal
 from srsish.app.clients import ClientRegistry
 from srsish.app.config import Config
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
@@ -146,6 +147,11 @@ class FlvClient:
         self.log.info("HTTP-FLV client ip=%s, url=%s%s", self.ip, self.req.path, self.req.param)
         sources, hooks, clients = self.streams.sources, self.streams.hooks, self.streams.clients
         self.source = sources.get(self.vhost["name"], self.app, self.stream)
+        refusal = security_refusal(self.vhost["security"], PLAY, self.ip)   # before any hook
+        if refusal:
+            self.log.warning("HTTP-FLV play rejected: %s", refusal)
+            self.conn.respond(self.req, text_response(403, refusal), False, extra)
+            return
         verdict = hooks.on_play(self._hooks_conf(), self.hook_context())
         if not verdict.ok:
             self.log.warning("HTTP-FLV play rejected: %s", verdict.reason)

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import gevent
 
+from srsish.app.access import PLAY, security_refusal
 from srsish.app.clients import ClientRegistry
 from srsish.app.config import Config, spec_defaults
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
@@ -93,9 +94,14 @@ class HlsPlayContexts:
             return self._playlist_with_ctx(playlist, ctx_id) if hls["hls_ts_ctx"] else None
         known_format = bool(ctx_id) and _CTX_ID.fullmatch(ctx_id) is not None
         sid = ctx_id if known_format else self._new_id()
+        log = get_logger(sid)
+        refusal = security_refusal(vhost["security"], PLAY, req.ip)   # before any hook
+        if refusal:
+            log.warning("hls play rejected ip=%s %s/%s: %s", req.ip, app, stream, refusal)
+            return HttpResponse(403, [("Content-Type", "text/plain; charset=utf-8")],
+                                f"Forbidden: {refusal}\n".encode("utf-8"))
         hook = self.hook_context(req, vhost, app, stream, sid)
         verdict = self.hooks.on_play(self._hooks_conf(vhost), hook)
-        log = get_logger(sid)
         if not verdict.ok:
             log.warning("hls play rejected ip=%s %s/%s: %s", req.ip, app, stream, verdict.reason)
             return HttpResponse(403, [("Content-Type", "text/plain; charset=utf-8")],

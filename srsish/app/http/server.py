@@ -1,5 +1,6 @@
 """HttpServer: one listener serving static files, HTTP-FLV and the HTTP API on keep-alive connections."""
 import socket
+import ssl
 from typing import Any, Callable, Optional
 
 from gevent import Timeout
@@ -12,6 +13,8 @@ from srsish.core.log import get_logger
 from srsish.core.naming import DEFAULT_VHOST
 from srsish.protocol.http import BadRequest
 
+TLS_HANDSHAKE_TIMEOUT = 10.0   # seconds an HTTPS client gets to finish its handshake
+
 # flv.py takes these from here; they live in connection.py.
 __all__ = ["HttpServer", "HttpConnection", "render_head", "text_response"]
 
@@ -20,12 +23,15 @@ class HttpServer:
     """A listener for files (`static`), the API (`api`), or both when they share a port.
 
     It gets a bound socket and the handlers it dispatches to: the API, HTTP-FLV streams and HLS play
-    sessions (anything with their `handle`/`serve`/`touch` methods), and the conf as it is now.
+    sessions (anything with their `handle`/`serve`/`touch` methods), and the conf as it is now. With an
+    `ssl_context` it serves HTTPS: each connection's TLS handshake runs on its own greenlet, then the same
+    handlers answer. A reload may swap `roles` and `ssl_context`; new connections take the new ones.
     """
 
     def __init__(self, sock: socket.socket, roles: set, config: Callable[[], Any], api: Any, flv: Any,
-                 hls_sessions: Any) -> None:
+                 hls_sessions: Any, ssl_context: Optional[ssl.SSLContext] = None) -> None:
         self.roles = set(roles)
+        self.ssl_context = ssl_context
         self.config = config
         self.api = api
         self.flv = flv
@@ -40,8 +46,8 @@ class HttpServer:
 
     def start(self) -> None:
         self.stream_server.start()
-        self.log.info("HTTP listen at tcp://%s:%d for %s", self.stream_server.server_host, self.port,
-                      "+".join(sorted(self.roles)))
+        self.log.info("%s listen at tcp://%s:%d for %s", "HTTPS" if self.ssl_context else "HTTP",
+                      self.stream_server.server_host, self.port, "+".join(sorted(self.roles)))
 
     def close(self) -> None:
         self.stream_server.close()
@@ -53,6 +59,15 @@ class HttpServer:
 
     def _handle(self, sock: socket.socket, address) -> None:
         peer_ip = address[0] if address else ""
+        tls = self.ssl_context
+        if tls is not None:
+            try:
+                with Timeout(TLS_HANDSHAKE_TIMEOUT):
+                    sock = tls.wrap_socket(sock, server_side=True)
+            except (OSError, Timeout) as e:   # ssl.SSLError is an OSError
+                self.log.warning("https client ip=%s TLS handshake failed: %s", peer_ip, e or "timeout")
+                sock.close()
+                return
         conn = HttpConnection(sock, peer_ip)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

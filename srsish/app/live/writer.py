@@ -22,7 +22,12 @@ def send_iov(sock, buffers: List[Any]) -> int:
     i, n = 0, len(buffers)
     while i < n:
         batch = buffers[i:i + IOV_MAX]
-        sent = sock.sendmsg(batch)
+        try:
+            sent = sock.sendmsg(batch)
+        except NotImplementedError:   # a TLS socket (HTTPS viewer) has no sendmsg: one joined write
+            rest = b"".join(buffers[i:])
+            sock.sendall(rest)
+            return total + len(rest)
         total += sent
         for j, b in enumerate(batch):
             blen = len(b)

@@ -9,6 +9,7 @@ import gevent
 from gevent import Timeout
 
 from srsish import SIGNATURE, VERSION
+from srsish.app import access
 from srsish.app.config import Config
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.live.consumer import PUBLISH, UNPUBLISH, Consumer
@@ -79,6 +80,7 @@ class RtmpConn:
         self.consumer: Optional[Consumer] = None
         self.connect_passed = False  # on_connect said yes (once per connection)
         self.connected = False       # the connect command was answered
+        self.access_refused = False  # security or refer refused it before any hook
         self._writer = None
         self._writer_error = None
         self._closing = False
@@ -212,12 +214,19 @@ class RtmpConn:
         self.vhost = vhost
         if not req.stream:
             self._reject("empty stream name")
+        # security and refer refuse before any hook: a refused client costs the backend nothing
+        action = access.PUBLISH if isinstance(ev, se.PublishRequested) else access.PLAY
+        refusal = access.security_refusal(vhost["security"], action, self.ip) or \
+            access.refer_refusal(vhost["refer"], action, req.pageUrl)
+        if refusal:
+            self.access_refused = True   # no hook was called, so none is owed (on_close included)
+            self._reject(refusal)
         if isinstance(ev, se.PublishRequested):
             self.kind = "fmle-publish" if ev.fc_publish else "flash-publish"
             self._publish()
         else:
             self.kind = "play"
-            self._play()
+            self._play(ev.duration_ms)
 
     def hook_context(self) -> HookContext:
         req = self.req
@@ -330,7 +339,7 @@ class RtmpConn:
         return ctx
 
     # -- play ---------------------------------------------------------------------------
-    def _play(self) -> None:
+    def _play(self, duration_ms: float = -1.0) -> None:
         req = self.req
         source = self._identified()
         self._gate(source, self.services.hooks.on_play)
@@ -343,7 +352,7 @@ class RtmpConn:
         self.consumer = consumer
         self.log.info("start play vhost=%s, app=%s, stream=%s, publishing=%s, gop=%d",
                       self.vhost["name"], req.app, req.stream, source.is_publishing, len(source.gop.messages))
-        writer = self._play_writer(consumer, play)
+        writer = self._play_writer(consumer, play, duration_ms)
         self._writer = gevent.spawn(writer.run)
         self._writer.link(lambda g: self._on_writer_stopped(writer))
         try:
@@ -352,24 +361,29 @@ class RtmpConn:
             self._stop_play()
 
     def _on_writer_stopped(self, writer: "PlayWriter") -> None:
-        """A writer that failed (send timeout, broken socket) ends the connection; log why."""
+        """A writer that failed (send timeout, broken socket) or played its duration ends the connection; log why."""
         error = writer.error
-        if error is None:
+        if error is None and writer.duration_reached:
+            error = f"play duration {writer.duration_ms:.0f} ms reached after {writer.played_ms} ms of stream"
+            self.log.info("%s, closing as SRS", error)
+        elif error is None:
             return
-        self.log.warning("player writer stopped: %s", error)
+        else:
+            self.log.warning("player writer stopped: %s", error)
         self._writer_error = error
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 
-    def _play_writer(self, consumer: Consumer, play: dict) -> PlayWriter:
+    def _play_writer(self, consumer: Consumer, play: dict, duration_ms: float) -> PlayWriter:
         """The writer greenlet's encoder gets the stream markers' bytes now: it never touches the session."""
         session = self.session
         chunker = MediaChunker(session.out_chunk_size, session.stream_id, consumer.relative_timestamp,
                                {UNPUBLISH: session.unpublish_notify(), PUBLISH: session.publish_notify()})
         latency = 0 if self.vhost["min_latency"] else int(play["mw_latency"])
-        return PlayWriter(self.sock, consumer, chunker, latency, int(play["mw_msgs"]), self._count_sent)
+        return PlayWriter(self.sock, consumer, chunker, latency, int(play["mw_msgs"]), self._count_sent,
+                          duration_ms, session.play_stop_notify())
 
     def _count_sent(self, n: int) -> None:
         self.send_bytes += n
@@ -430,6 +444,6 @@ class RtmpConn:
             except OSError:
                 pass
             self.log.info("client disconnect: %s, send=%d, recv=%d", reason, self.send_bytes, self.recv_bytes)
-            if self.connected and self.vhost is not None:
+            if self.connected and self.vhost is not None and not self.access_refused:
                 ctx = self.hook_context()
                 self.services.hooks.on_close(self._hooks_conf(), ctx)

@@ -3,6 +3,7 @@ from typing import Any, Callable, List
 
 from srsish.app.live.consumer import Consumer
 from srsish.app.live.writer import QueueWriter
+from srsish.kernel.message import SharedMessage
 from srsish.protocol.rtmp.media import MediaChunker
 
 
@@ -14,15 +15,36 @@ class PlayWriter(QueueWriter):
     """
 
     def __init__(self, sock, consumer: Consumer, chunker: MediaChunker, mw_latency_ms: int, mw_msgs: int,
-                 count_sent: Callable[[int], None]) -> None:
+                 count_sent: Callable[[int], None], duration_ms: float = -1.0, stop_notice: bytes = b"") -> None:
         super().__init__(sock, consumer, mw_latency_ms, mw_msgs)
         self.chunker = chunker
         self._count_sent = count_sent
         self._counted = 0
+        # play's duration argument (SRS: the sum of timestamp steps of the messages sent, checked per batch)
+        self.duration_ms = duration_ms
+        self.played_ms = 0
+        self._last_ts = None
+        self._stop_notice = stop_notice
+        self.duration_reached = False
 
     def on_sent(self) -> None:
         self._count_sent(self.send_bytes - self._counted)
         self._counted = self.send_bytes
 
     def encode(self, items: List[Any]) -> List[bytes]:
-        return self.chunker.encode(items)
+        out = self.chunker.encode(items)
+        if self.duration_ms > 0:
+            self._count_duration(items)
+            if self.played_ms >= self.duration_ms:
+                out.append(self._stop_notice)
+                self.duration_reached = self.finished = True
+        return out
+
+    def _count_duration(self, items: List[Any]) -> None:
+        for m in items:
+            if type(m) is SharedMessage:
+                last = self._last_ts
+                if last is None or last > m.timestamp:
+                    last = m.timestamp
+                self.played_ms += m.timestamp - last
+                self._last_ts = m.timestamp

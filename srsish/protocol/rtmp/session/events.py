@@ -37,6 +37,7 @@ class PlayRequested:
     request: StreamRequest
     stream_id: int
     transaction_id: float
+    duration_ms: float = -1.0   # play's duration argument: > 0 ends the play after that much stream time
 
 
 @dataclass

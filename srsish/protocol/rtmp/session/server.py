@@ -34,6 +34,14 @@ ServerEvent = Union[rc.Event, ConnectRequested, CommandIgnored, PublishRequested
                     Unpublished, StreamClosed, PauseChanged]
 
 
+def _number_arg(args: list, index: int, default: float) -> float:
+    """The AMF0 number at `index` of a command's arguments (play: name, start, duration), else `default`."""
+    value = args[index] if len(args) > index else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return default
+
+
 class SessionStateError(Exception):
     """The app called a session method that the session's state does not allow."""
 
@@ -129,7 +137,7 @@ class ServerSession:
             self.state = STREAM_PENDING
             if name == "publish":
                 return PublishRequested(req, self.stream_id, tid, self._fc_publish)
-            return PlayRequested(req, self.stream_id, tid)
+            return PlayRequested(req, self.stream_id, tid, _number_arg(ev.args, 2, -1.0))
         elif name in _IDENTIFY_SILENT:
             if name == "_checkbw" and tid:
                 conn.send_command(_RESULT, tid, None, None)
@@ -252,6 +260,13 @@ class ServerSession:
 
     # -- what a player's writer sends when the publisher leaves or comes back ------------
     # Rendered as bytes, not queued: the writer greenlet sends them, never this session's buffer.
+    def play_stop_notify(self) -> bytes:
+        """StreamEOF and NetStream.Play.Stop: the play's duration is over (players such as librtmp then end)."""
+        size, sid = self.conn.out_chunk_size, self.stream_id
+        return rc.user_control_message(rc.UC_STREAM_EOF, sid, size) + rc.on_status_message(
+            sid, {"level": "status", "code": "NetStream.Play.Stop", "description": "Stopped playing stream.",
+                  "clientid": self.client_id}, size)
+
     def unpublish_notify(self) -> bytes:
         size, sid = self.conn.out_chunk_size, self.stream_id
         return rc.user_control_message(rc.UC_STREAM_EOF, sid, size) + rc.on_status_message(
