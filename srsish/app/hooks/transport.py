@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 from urllib.parse import urlsplit
 
+import gevent
 import gevent.local
 import gevent.ssl
 from geventhttpclient import HTTPClient
@@ -154,6 +155,12 @@ class HookTransport:
         headers = {"Content-Type": "application/json", "Connection": "Keep-Alive"}
         if extra_headers:
             headers.update(extra_headers)
+        # The socket timeouts bound each read; this bounds the whole request (a backend answering one
+        # byte a second would otherwise hold its client for as long as it likes).
+        with gevent.Timeout(timeout, HookTransportError(f"timed out after {timeout}s")):
+            return self._post(target, body, timeout, tls_verify, headers)
+
+    def _post(self, target, body: bytes, timeout: float, tls_verify: bool, headers: dict) -> tuple[int, bytes]:
         try:
             client = self._client(target, timeout, tls_verify, POOL_CONCURRENCY)
             for attempt in (1, 2):

@@ -1,0 +1,239 @@
+"""Real faults: hook backends that misbehave, hostile RTMP and HTTP peers, a full disk; bounded, logged, local."""
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from helpers import peers
+from helpers.http_util import hooks_block, http_server_block, raw_request, wait_http_port
+from helpers.rtmp_raw import RtmpRawClient, amf0_encode
+from helpers.util import free_port
+
+HOST = "127.0.0.1"
+
+
+def rss_kb(pid: int) -> int:
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# ----------------------------------------------------------------------------- hook backends
+class BadBackend:
+    """A TCP server answering every HTTP request in one bad way (`mode`)."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c: socket.socket):
+        try:
+            c.recv(65536)
+            if self.mode == "silent":
+                self.stop.wait(60)
+            elif self.mode == "trickle":     # 1 byte per second, forever
+                for b in b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n0" * 100:
+                    if self.stop.wait(1):
+                        break
+                    c.sendall(bytes([b]))
+            elif self.mode == "huge":        # a 1 GB answer, as fast as it is read
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n")
+                chunk = b"0" * 65536
+                for _ in range(16384):
+                    if self.stop.is_set():
+                        break
+                    c.sendall(chunk)
+            elif self.mode == "reset":       # half an answer, then RST
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"co")
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif self.mode == "redirect":
+                c.sendall(b"HTTP/1.1 302 Found\r\nLocation: http://%s:%d/elsewhere\r\nContent-Length: 0\r\n\r\n"
+                          % (HOST.encode(), self.port))
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+@pytest.mark.parametrize("mode", ["silent", "trickle", "huge", "reset", "redirect"])
+def test_bad_hook_backend_costs_only_the_client_it_gates(make_server, mode):
+    """on_connect of vhost `gated` goes to a backend that misbehaves; `timeout 3`. The gated client is refused
+    within the timeout (plus slack), a client of another vhost connects at once meanwhile, memory stays bounded."""
+    backend = BadBackend(mode)
+    try:
+        url = "http://%s:%d/api/v1/clients" % (HOST, backend.port)
+        srv = make_server(global_extra="vhost gated {\n%s\n}" % hooks_block({"on_connect": [url]}).replace(
+            "    }", "        timeout 3;\n    }"))
+        before = rss_kb(srv.pid)
+        gated = RtmpRawClient(srv.host, srv.port, timeout=15)
+        gated.handshake()
+        gated.connect("live", tc_url="rtmp://%s:%d/live?vhost=gated" % (srv.host, srv.port))
+        gated.create_stream()
+        t0 = time.monotonic()
+        gated.play("s")                           # srsish asks on_connect (then on_play) here
+        free = RtmpRawClient(srv.host, srv.port, timeout=5)
+        free.handshake()
+        free.connect("live")                      # another vhost, no hook: answered at once
+        free.create_stream()
+        free.play("s")
+        free.wait_status("NetStream.Play.Start", timeout=5)
+        free_took = time.monotonic() - t0
+        try:
+            m = gated.read_until(lambda m: m.status_level == "error" or m.command_name == "_error", timeout=15)
+            assert m is not None
+        except (EOFError, OSError):
+            pass                                  # refused by closing: as good
+        took = time.monotonic() - t0
+        assert took <= 3 + 2.5, "refused after %.1f s, timeout is 3 s" % took
+        assert free_took < 2.0, "the other vhost's client waited %.1f s" % free_took
+        assert rss_kb(srv.pid) - before < 50_000, "RSS grew by %d kB" % (rss_kb(srv.pid) - before)
+        log = srv.log_text()
+        assert "on_connect" in log and "rejected" in log, log[-3000:]
+        free.close()
+        gated.close()
+    finally:
+        backend.close()
+
+
+# ----------------------------------------------------------------------------- hostile RTMP peers
+def test_absurd_chunk_size_and_message_length_are_refused_and_logged(server):
+    for payload, needle in (
+            (lambda c: c.send_message(1, struct.pack(">I", 0x7FFFFFFF)), "chunk size"),
+            (lambda c: c.send_raw(b"\x03" + b"\x00\x00\x00" + b"\xff\xff\xff" + b"\x14" + b"\x00" * 4), "message")):
+        c = RtmpRawClient(server.host, server.port, timeout=5)
+        c.handshake()
+        payload(c)
+        assert c.is_closed_by_peer(5), needle
+        c.close()
+        server.wait_log(needle)
+    ok = RtmpRawClient(server.host, server.port, timeout=5)
+    ok.handshake()
+    ok.connect("live")
+    ok.close()
+
+
+def test_million_entry_amf_object_bounded_in_time_and_memory(server):
+    """A connect whose command object has a million keys (~7 MB, under the 8 MiB message cap): read, decided
+    and answered in seconds, memory back within bounds, other clients served."""
+    props = b"".join(struct.pack(">H", 4) + b"%04x" % (i % 65536) + b"\x05" for i in range(1_000_000))
+    body = amf0_encode("connect", 1.0) + b"\x03" + props + b"\x00\x00\x09"
+    assert len(body) < 8 * 1024 * 1024
+    before = rss_kb(server.pid)
+    c = RtmpRawClient(server.host, server.port, timeout=30)
+    c.handshake()
+    c.set_chunk_size(65536)
+    t0 = time.monotonic()
+    c.send_message(20, body, csid=3)
+    try:
+        c.read_until(lambda m: m.command_name in ("_result", "_error"), timeout=30)
+    except (EOFError, OSError):
+        pass   # refused and closed is as good as answered
+    took = time.monotonic() - t0
+    assert took < 20, "a million-key object took %.1f s" % took
+    other = RtmpRawClient(server.host, server.port, timeout=5)
+    other.handshake()
+    other.connect("live")
+    other.close()
+    c.close()
+    time.sleep(1)
+    assert rss_kb(server.pid) - before < 400_000, "RSS grew by %d kB" % (rss_kb(server.pid) - before)
+
+
+def test_thousands_of_idle_connections(make_server, procs, media, tmp_path):
+    srv = make_server(max_connections=5000)
+    before = rss_kb(srv.pid)
+    idle = []
+    try:
+        for _ in range(2000):
+            s = socket.create_connection((srv.host, srv.port), 5)
+            idle.append(s)
+        time.sleep(2)
+        grown = rss_kb(srv.pid) - before
+        assert grown < 2000 * 60, "2000 idle connections cost %d kB" % grown
+        pub = peers.ffmpeg_publish(procs, srv.url("busy"), media.short.path, name="pub")
+        player = peers.ffmpeg_play(procs, srv.url("busy"), str(tmp_path / "p.flv"))
+        assert pub.wait(media.short.seconds + 20) == 0, pub.tail()
+        assert player.wait(20) == 0, player.tail()
+    finally:
+        for s in idle:
+            s.close()
+
+
+# ----------------------------------------------------------------------------- hostile HTTP peers
+def test_oversized_http_head_and_body_refused(make_server, tmp_path):
+    hport = free_port()
+    root = tmp_path / "www"
+    root.mkdir()
+    srv = make_server(global_extra=http_server_block(hport, str(root)))
+    wait_http_port(srv, hport)
+    r = raw_request(hport, b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+    assert r.status in (413, 431, 400), r
+    r = raw_request(hport, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000\r\n\r\n")
+    assert r.status == 413, r
+    ok = raw_request(hport, b"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert ok.status == 404
+
+
+# ----------------------------------------------------------------------------- disk full
+@pytest.fixture
+def small_fs(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("disk-full test needs root to mount a 2 MiB tmpfs (not root here)")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_disk_full_stops_recording_not_the_stream(make_server, procs, media, tmp_path, small_fs):
+    dvr = "    dvr { enabled on; dvr_path %s/[app]/[stream].[timestamp].flv; }" % small_fs
+    srv = make_server(vhost_extra=dvr)
+    player = peers.ffmpeg_play(procs, srv.url("full"), str(tmp_path / "p.flv"))
+    pub = peers.ffmpeg_publish(procs, srv.url("full"), media.heavy.path, name="pub")
+    assert pub.wait(media.heavy.seconds + 20) == 0, pub.tail()
+    assert player.wait(20) == 0, player.tail()
+    log = srv.log_text()
+    assert "No space left" in log or "ENOSPC" in log or "disk full" in log.lower(), log[-4000:]
+    assert os.path.getsize(tmp_path / "p.flv") > 1_000_000, "the player did not get the stream"
+    # space back: the next publish records again
+    for f in small_fs.rglob("*.flv"):
+        f.unlink()
+    pub2 = peers.ffmpeg_publish(procs, srv.url("again"), media.short.path, name="pub2")
+    assert pub2.wait(media.short.seconds + 20) == 0, pub2.tail()
+    time.sleep(1)
+    assert list(small_fs.rglob("again.*.flv")), srv.log_text()[-3000:]
