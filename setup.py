@@ -23,7 +23,9 @@ setup(
         "geventhttpclient>=2.0,<3",   # the hook client wraps two of its 2.x pool methods
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "trustme>=1.0", "m3u8>=3.0"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "trustme>=1.0", "m3u8>=3.0",
+                 # drives the Debian chromium + chromium-driver the README's test command installs
+                 "selenium>=4.10"],
     },
     entry_points={"console_scripts": ["srsish = srsish.main:main"]},
 )
