@@ -159,7 +159,7 @@ def test_publish_play_http_flv_and_api_as_written(shell):
         if "DELETE" in cmd:
             continue
         out = shell.run(cmd)
-        if "-o live.flv" in cmd:
+        if "live.flv" in cmd:
             assert open(os.path.join(shell.cwd, "live.flv"), "rb").read(3) == b"FLV"
         else:
             assert json.loads(out)["code"] == 0, (cmd, out)
