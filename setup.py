@@ -25,8 +25,10 @@ setup(
         "prometheus_client>=0.17",
     ],
     extras_require={
-        # hypothesis: the parsers' property tests; matplotlib: the soak test's plot (tests/e2e/test_soak.py)
-        "test": ["pytest>=7", "pytest-timeout>=2", "trustme>=1.0", "m3u8>=3.0", "hypothesis>=6", "matplotlib>=3.5"],
+        # hypothesis: the parsers' property tests; matplotlib: the soak test's plot (tests/e2e/test_soak.py);
+        # selenium: drives the Debian chromium + chromium-driver the README's test command installs
+        "test": ["pytest>=7", "pytest-timeout>=2", "trustme>=1.0", "m3u8>=3.0", "hypothesis>=6", "matplotlib>=3.5",
+                 "selenium>=4.10"],
     },
     entry_points={"console_scripts": ["srsish = srsish.main:main"]},
 )

@@ -1,5 +1,6 @@
 """The srsish command line: `srsish -c conf/srs.conf` runs the server, `srsish -t -c FILE` checks a conf."""
 import argparse
+import logging
 import os
 import sys
 from typing import List, Optional
@@ -14,7 +15,7 @@ def _parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                    help="the SRS-style config file (default: $SRS_CONFIG_FILE, else conf/srs.conf)")
     p.add_argument("-t", dest="test", action="store_true", help="check the config file and exit")
     p.add_argument("-e", dest="env_only", action="store_true", help="no config file: take everything from SRS_* env")
-    p.add_argument("-v", "-V", dest="version", action="store_true", help="print the version and exit")
+    p.add_argument("-v", "-V", "--version", dest="version", action="store_true", help="print the version and exit")
     return p.parse_args(argv)
 
 
@@ -31,6 +32,17 @@ def _daemonize() -> None:
     os.close(devnull)
 
 
+def _detach_message(config, path: Optional[str]) -> str:
+    """Where a daemon's log and pid go, said before it detaches (SRS's default conf detaches silently)."""
+    pid = os.path.abspath(config.pid)
+    if config.log_tank == "file" and config.log_file:
+        logs = f"the log to {os.path.abspath(config.log_file)}"
+    else:
+        logs = "no log (srs_log_tank console, and a daemon has no console: set srs_log_tank file;)"
+    return (f"srsish: daemon on: running in the background with {logs}, the pid in {pid} "
+            f"(stop it with: kill $(cat {pid})); set daemon off; in {path or 'the conf'} to stay in the foreground")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parse_args(argv)
     if args.version:
@@ -41,6 +53,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from gevent import monkey
     monkey.patch_all()
     from srsish.app.config import ConfigError, load_config
+    from srsish.core.log import LOGGER_NAME
+    # load_config logs the conf's warnings (a reload's land in the log); at start-up they are printed (-t) or
+    # logged (run) below, once, so nothing may print them before the log is set up.
+    logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
     path = None if (args.env_only or os.environ.get("SRS_ENV_ONLY")) else (args.config or "conf/srs.conf")
     try:
         config = load_config(path, check_only=args.test)
@@ -66,6 +82,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if config.work_dir and config.work_dir not in (".", "./"):
         os.chdir(config.work_dir)
     if config.daemon:
+        print(_detach_message(config, path), file=sys.stderr, flush=True)
         _daemonize()
     return _run(config)
 

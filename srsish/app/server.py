@@ -439,7 +439,9 @@ def _bind(endpoint: Tuple[str, int], what: str) -> socket.socket:
         sock.listen(1024)
     except OSError as e:
         sock.close()
-        raise OSError(e.errno, f"cannot listen for {what} at {ip}:{port}: {e.strerror}") from None
+        err = OSError(f"cannot listen for {what} at {ip}:{port}: {e.strerror}")   # the text, without "[Errno N]"
+        err.errno = e.errno
+        raise err from None
     return sock
 
 

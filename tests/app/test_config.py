@@ -454,8 +454,11 @@ def test_shipped_srs_conf_runs_as_is(monkeypatch):
     assert cfg.warnings == []
     assert cfg.listen == [("0.0.0.0", 1935)] and cfg.max_connections == 1000
     assert (cfg.daemon, cfg.log_tank) == (False, "console")
-    assert cfg.section("http_api")["enabled"] is False and cfg.section("http_server")["enabled"] is False
-    assert cfg.vhost("live.example.com")["play"]["gop_cache"] is True
+    # as SRS's default conf: the API on 1985, files, HTTP-FLV and HLS on 8080
+    assert (cfg.section("http_api")["enabled"], cfg.section("http_api")["listen"]) == (True, "1985")
+    assert (cfg.section("http_server")["enabled"], cfg.section("http_server")["listen"]) == (True, "8080")
+    v = cfg.vhost("live.example.com")
+    assert (v["play"]["gop_cache"], v["http_remux"]["enabled"], v["hls"]["enabled"]) == (True, True, True)
 
 
 def test_shipped_rtmp_conf_runs_as_is(monkeypatch):

@@ -184,6 +184,8 @@ def test_rejection_reason_names_hook_url_and_answer(hooks, backend):
     url = backend.url("/api/v1/streams")
     verdict = hooks.on_publish(conf("on_publish", url), CTX)
     assert verdict.reason == 'on_publish %s rejected: HTTP 200 body "1"' % url
+    # what the refused client is told: the hook and the answer, never the backend's URL
+    assert verdict.client_text == 'on_publish rejected: HTTP 200 body "1"'
 
 
 def test_request_method_headers_target_and_body(hooks, backend):

@@ -225,7 +225,9 @@ def test_rejection_skips_later_urls_notify_hooks_call_all(make_server, procs, me
 
         rej = peers.ffmpeg_publish(procs, srv.url("rej"), media.short.path, realtime=False, name="pub-rej")
         assert rej.wait(15) != 0, "rejected publisher succeeded:\n" + rej.tail()
-        assert 'on_publish %s rejected: HTTP 200 body "1"' % url_a in rej.output(), rej.tail()
+        # The client is told the hook and the answer, never the backend's URL; the server log keeps the URL.
+        assert 'on_publish rejected: HTTP 200 body "1"' in rej.output() and url_a not in rej.output(), rej.tail()
+        assert 'on_publish %s rejected: HTTP 200 body "1"' % url_a in srv.log_text()
         rej_id = one(rx, action="on_publish", stream="rej").client_id
         rx.wait(1, action="on_close", client_id=rej_id, tag="b")
         time.sleep(0.3)
@@ -319,7 +321,8 @@ def test_on_publish_reply_table(table_server, procs, media, case, reply, accepte
         hook_url = srv.refused_url if case == "refused" else rx.url("/hooks/a/on_publish")
         assert rc != 0, "publisher accepted:\n" + pub.tail()
         # ffmpeg prints the error onStatus' description: "Server error: <description>"
-        assert "on_publish %s rejected: %s" % (hook_url, reason) in pub.output(), pub.tail()
+        assert "on_publish rejected: %s" % reason in pub.output() and hook_url not in pub.output(), pub.tail()
+        assert "on_publish %s rejected: %s" % (hook_url, reason) in log
         assert not started, log[-3000:]
         # no on_unpublish for a rejected publish, but on_close
         expected = ["on_connect", "on_close"] if case == "refused" else ["on_connect", "on_publish", "on_close"]
@@ -409,7 +412,7 @@ def test_hanging_hook_delays_only_its_client(make_server, procs, media, tmp_path
         b_pub = peers.ffmpeg_publish(procs, srv.url("free"), media.short.path, name="pub-free")
 
         assert a.wait(15) != 0, "A was accepted:\n" + a.tail()
-        assert "on_publish %s rejected: timed out after 2" % rx.url("/hooks/a/on_publish") in a.output(), a.tail()
+        assert "on_publish rejected: timed out after 2" in a.output(), a.tail()
         a_close = one(rx, action="on_close", client_id=hung.client_id)
         took = a_close.arrived - hung.arrived
         assert 1.8 <= took <= 4.0, "A refused %.2fs after its on_publish, timeout is 2 s" % took
@@ -467,7 +470,7 @@ def test_https_hooks(make_server, tls_backend, monkeypatch, ca_in_env, tls_verif
         else:
             assert status.status_level == "error", raw.summary()
             why = status_text(status)
-            assert "on_publish %s rejected: TLS certificate rejected" % url in why, why
+            assert "on_publish rejected: TLS certificate rejected" in why and url not in why, why
             assert not rx.find(action="on_publish"), rx.dump()
             wait_for(lambda: rx.tls_errors, 5, message="the refused TLS handshake at the backend")
 
@@ -564,7 +567,8 @@ def test_bundled_callback_server_token_auth(make_server, procs, media):
                                name="pub-bad")
     assert bad.wait(20) != 0, "wrong token accepted:\n" + bad.tail()
     out = bad.output()
-    assert "on_connect %sclients rejected" % base in out and "invalid token" in out, bad.tail()
+    # told the hook and the backend's answer, never the backend's URL
+    assert "on_connect rejected" in out and "invalid token" in out and base not in out, bad.tail()
 
     wait_for(lambda: api.output().count("on_close") >= 2, 10, message="two on_close at the api-server")
     log = api.output()

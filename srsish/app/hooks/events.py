@@ -72,9 +72,15 @@ class HookContext:
 
 @dataclass
 class HookVerdict:
-    """The outcome of a gating hook; `reason` names the hook, the URL and the backend's answer."""
+    """The outcome of a gating hook: `reason` (for the log) names the hook, the URL and the backend's answer;
+    `told` is what the refused client is told, the hook and the answer but never the backend's URL."""
     ok: bool
     reason: str
+    told: str = ""
+
+    @property
+    def client_text(self) -> str:
+        return self.told or self.reason
 
 
 def _json_value(field: str, value: object) -> str:

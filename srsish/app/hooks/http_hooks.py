@@ -336,7 +336,7 @@ class HttpHooks:
                 if i + 1 < len(urls):
                     get_logger(ctx.client_id).warning("http hook %s: %d later URL(s) skipped", action,
                                                       len(urls) - i - 1)
-                return HookVerdict(False, f"{action} {url} rejected: {why}")
+                return HookVerdict(False, f"{action} {url} rejected: {why}", told=f"{action} rejected: {why}")
         self.journal.open(OPENS[action], ctx, self.clock())
         return HookVerdict(True, "")
 

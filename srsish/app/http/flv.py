@@ -155,7 +155,7 @@ class FlvClient:
         verdict = hooks.on_play(self._hooks_conf(), self.hook_context())
         if not verdict.ok:
             self.log.warning("HTTP-FLV play rejected: %s", verdict.reason)
-            self.conn.respond(self.req, text_response(403, verdict.reason), False, extra)
+            self.conn.respond(self.req, text_response(403, verdict.client_text), False, extra)
             return
         source = sources.publishing(self.vhost["name"], self.app, self.stream)
         if source is None:

@@ -119,7 +119,7 @@ class HttpServer:
         if req.method == "OPTIONS" and cors:
             conn.respond(req, HttpResponse(200, [
                 ("Access-Control-Allow-Methods", "GET, POST, HEAD, PUT, DELETE, OPTIONS"),
-                ("Access-Control-Allow-Headers", "*"), ("Access-Control-Expose-Headers", "*"),
+                ("Access-Control-Allow-Headers", "*, Authorization"),   # `*` never covers Authorization ("Access-Control-Expose-Headers", "*"),
                 ("Access-Control-Max-Age", "3600")]), keep_alive, extra)
             return True
         if is_api:

@@ -191,9 +191,10 @@ class RtmpConn:
         except OSError:
             return ""
 
-    def _reject(self, why: str) -> None:
-        """Tell the client why before closing (ffmpeg and OBS print the description), then close."""
-        self.session.reject(why)
+    def _reject(self, why: str, told: str = "") -> None:
+        """Tell the client why before closing (ffmpeg and OBS print the description), then close; `told`
+        replaces `why` for the client when the log's version names something the client must not see."""
+        self.session.reject(told or why)
         try:
             self._flush()
         except OSError:
@@ -255,7 +256,7 @@ class RtmpConn:
             self._gate_connect()
             verdict = hook(self._hooks_conf(), self.hook_context())
             if not verdict.ok:
-                self._reject(verdict.reason)
+                self._reject(verdict.reason, verdict.client_text)
         except BaseException:
             if source.publisher is self:
                 source.publisher = None
@@ -268,7 +269,7 @@ class RtmpConn:
             return
         verdict = self.services.hooks.on_connect(self._hooks_conf(), self.hook_context())
         if not verdict.ok:
-            self._reject(verdict.reason)
+            self._reject(verdict.reason, verdict.client_text)
         self.connect_passed = True
 
     # -- publish ------------------------------------------------------------------------
