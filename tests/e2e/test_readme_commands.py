@@ -1,7 +1,8 @@
 """The README's commands work as written after its first set-up command: none needs an activated venv or a
 `python` Debian does not have, and its walk-throughs (publish and play, HTTP-FLV and the API, HLS, every
-callback in one try) run exactly as the README writes them, in a copy of the repository with the set-up's
-`.venv`, on the ports the README names (1935, 1985, 8080, 8085)."""
+callback in one try) run as the README writes them, in a copy of the repository with the set-up's `.venv`.
+The one change: the README's ports (1935, 1985, 8080, 8085) become free ones, in the commands and in the copy's
+confs alike, so the test never depends on fixed ports being free."""
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import time
 import pytest
 
 from helpers.server import REPO_ROOT
-from helpers.util import port_open, wait_for
+from helpers.util import free_port, port_open, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -23,6 +24,13 @@ README = os.path.join(REPO_ROOT, "README.md")
 PROGRAMS = (".venv/bin/srsish", ".venv/bin/python", "ffmpeg", "ffplay", "curl", "rtmpdump", "gst-launch-1.0",
             "apt-get", "python3", "python", "srsish", "pip", "bash")
 PORTS = (1935, 1985, 8080, 8085)
+PORT = {p: free_port() for p in PORTS}     # the README's port -> the one this run uses
+
+
+def localize(text: str) -> str:
+    """`text` with the README's ports replaced by this run's (an RTMP URL without a port gets one)."""
+    text = text.replace("rtmp://127.0.0.1/", "rtmp://127.0.0.1:%d/" % PORT[1935])
+    return re.sub(r"(?<![\d.])(%s)(?!\d)" % "|".join(map(str, PORTS)), lambda m: str(PORT[int(m.group(1))]), text)
 
 
 def sections():
@@ -62,6 +70,7 @@ class Shell:
         self.cwd, self.logdir, self.procs, self.n = cwd, logdir, [], 0
 
     def start(self, cmd, env=None):
+        cmd = localize(cmd)
         self.n += 1
         log = open(os.path.join(self.logdir, "%02d.log" % self.n), "wb")
         p = subprocess.Popen(["bash", "-c", cmd], cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
@@ -72,6 +81,7 @@ class Shell:
         return p
 
     def run(self, cmd, timeout=60):
+        cmd = localize(cmd)
         r = subprocess.run(["bash", "-c", cmd], cwd=self.cwd, capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL)
         assert r.returncode == 0, "README command failed: %s\n%s%s" % (cmd, r.stdout[-2000:], r.stderr[-2000:])
@@ -98,8 +108,6 @@ class Shell:
 
 @pytest.fixture
 def shell(tmp_path):
-    taken = [p for p in PORTS if port_open("127.0.0.1", p)]
-    assert not taken, "the README's ports %s are taken on this machine: stop what holds them" % taken
     copy = tmp_path / "repo"
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO_ROOT, capture_output=True,
                            text=True, check=True).stdout.split()
@@ -108,6 +116,8 @@ def shell(tmp_path):
         if os.path.isfile(src):
             os.makedirs(os.path.dirname(str(copy / name)), exist_ok=True)
             shutil.copy2(src, str(copy / name))
+    for conf in (copy / "conf").glob("*.conf"):
+        conf.write_text(localize(conf.read_text()))
     os.symlink(sys.prefix, str(copy / ".venv"))          # the set-up command's venv
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -119,13 +129,13 @@ def shell(tmp_path):
 
 
 def wait_server(sh, p, ports):
-    for port in ports:
+    for port in (PORT[p] for p in ports):
         wait_for(lambda: port_open("127.0.0.1", port) or p.poll() is not None, 20, message="port %d" % port)
         assert p.poll() is None, sh.output(p)
 
 
 def api(path):
-    out = subprocess.run(["curl", "-s", "http://127.0.0.1:1985" + path], capture_output=True, text=True).stdout
+    out = subprocess.run(["curl", "-s", "http://127.0.0.1:%d%s" % (PORT[1985], path)], capture_output=True, text=True).stdout
     return json.loads(out) if out.startswith("{") else {}
 
 
@@ -199,7 +209,7 @@ def test_every_callback_in_one_try_as_written(shell):
     publisher = shell.start(pub)
 
     def actions():
-        out = subprocess.run(["curl", "-s", "http://127.0.0.1:8085/api/v1/events"], capture_output=True, text=True)
+        out = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/api/v1/events" % PORT[8085]], capture_output=True, text=True)
         return {e.get("action") or "heartbeat" for e in json.loads(out.stdout)["data"]} if out.stdout else set()
     wait_for(lambda: {"on_connect", "on_publish", "on_hls"} <= actions(), 30, interval=0.5, message="on_hls")
     shell.run(viewer, timeout=60)
