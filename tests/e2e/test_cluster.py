@@ -75,3 +75,89 @@ def test_edge_pulls_once_for_many_players_and_hooks_fire_on_each_node(make_serve
         # the upstream is closed a while after the last player left
         wait_for(lambda: not upstream_players(api, "s1"), 15, message="upstream closed at the origin")
         assert "closing the upstream" in edge.log_text()
+
+
+def test_publish_to_an_edge_plays_from_the_origin_and_a_second_edge(make_server, media, procs, tmp_path):
+    origin = make_server()
+    edge1 = make_server(vhost_extra=cluster_block("127.0.0.1:%d" % origin.port))
+    edge2 = make_server(vhost_extra=cluster_block("127.0.0.1:%d" % origin.port))
+    peers.ffmpeg_publish(procs, edge1.url("pushed") + "?k=v", media.clip.path, loop=True)
+    origin.wait_log("start publish", 10)
+    assert "param=?k=v" in origin.log_text()   # the publisher's query goes on to the origin
+    outs = [str(tmp_path / "origin.flv"), str(tmp_path / "edge2.flv")]
+    players = [peers.ffmpeg_play(procs, origin.url("pushed"), outs[0], duration=2, name="from-origin"),
+               peers.ffmpeg_play(procs, edge2.url("pushed"), outs[1], duration=2, name="from-edge2")]
+    assert peers.wait_all(players, 30) == [0, 0]
+    for out in outs:
+        probe_ok(out)
+
+
+def test_origin_failover_in_order(make_server, media, procs, tmp_path):
+    down = free_port()                      # the first origin listed is not running
+    origin = make_server()
+    edge = make_server(vhost_extra=cluster_block("127.0.0.1:%d" % down, "127.0.0.1:%d" % origin.port))
+    peers.ffmpeg_publish(procs, origin.url("fo"), media.clip.path, loop=True)
+    origin.wait_log("start publish", 10)
+    out = str(tmp_path / "fo.flv")
+    assert peers.wait_all([peers.ffmpeg_play(procs, edge.url("fo"), out, duration=2)], 30) == [0]
+    probe_ok(out)
+    log = edge.log_text()
+    assert "origin rtmp://127.0.0.1:%d/live/fo failed" % down in log and "from origin rtmp://127.0.0.1:%d/live/fo" % origin.port in log
+
+
+def test_forward_to_srsish_and_dynamic_forward_through_the_callback_server(make_server, media, procs, tmp_path):
+    dest, dyn = make_server(), make_server()
+    api_port = free_port()
+    api = procs.spawn("api-server", [os.sys.executable, os.path.join(REPO, "research", "api-server", "server.py"),
+                                     str(api_port), "--host", "127.0.0.1", "--forward",
+                                     "rtmp://127.0.0.1:%d/dyn/[stream]" % dyn.port])
+    wait_for(lambda: _port_open(api_port), 10, message="callback server")
+    down = free_port()
+    src = make_server(vhost_extra="    forward {\n        enabled on;\n        destination 127.0.0.1:%d 127.0.0.1:%d;\n"
+                                  "        backend http://127.0.0.1:%d/api/v1/forward;\n    }\n"
+                                  % (down, dest.port, api_port))
+    pub = peers.ffmpeg_publish(procs, src.url("fw"), media.clip.path, loop=True)
+    dest.wait_log("start publish", 10)
+    dyn.wait_log("start publish", 10)
+    outs = [str(tmp_path / "dest.flv"), str(tmp_path / "dyn.flv")]
+    players = [peers.ffmpeg_play(procs, dest.url("fw"), outs[0], duration=2, name="dest"),
+               peers.ffmpeg_play(procs, dyn.url("fw", app="dyn"), outs[1], duration=2, name="dyn")]
+    assert peers.wait_all(players, 30) == [0, 0]
+    for out in outs:
+        probe_ok(out)
+    assert pub.alive, "the down destination must not affect the publisher"
+    assert "on_forward" in api.output()
+    assert "forward to rtmp://127.0.0.1:%d/live/fw failed" % down in src.log_text()
+
+
+def test_backend_failure_keeps_the_publisher(make_server, media, procs):
+    src = make_server(vhost_extra="    forward {\n        enabled on;\n        backend http://127.0.0.1:%d/x;\n    }\n"
+                                  % free_port())
+    pub = peers.ffmpeg_publish(procs, src.url("nb"), media.clip.path, loop=True)
+    src.wait_log("forward backend", 10)
+    assert "[Error]" in src.wait_log("no dynamic forward for this stream", 5)
+    assert pub.alive
+
+
+def test_two_edge_processes_share_one_port(make_server, media, procs, tmp_path):
+    origin = make_server()
+    port = free_port()
+    edges = [make_server(port=port, vhost_extra=cluster_block("127.0.0.1:%d" % origin.port)) for _ in range(2)]
+    peers.ffmpeg_publish(procs, origin.url("rp"), media.clip.path, loop=True)
+    origin.wait_log("start publish", 10)
+    served = set()
+    for i in range(12):
+        out = str(tmp_path / ("p%d.flv" % i))
+        assert peers.wait_all([peers.ffmpeg_play(procs, edges[0].url("rp"), out, frames=5, name="p%d" % i)], 30) == [0]
+        served = {n for n, e in enumerate(edges) if "start play" in e.log_text()}
+        if served == {0, 1}:
+            break
+    assert served == {0, 1}, "the kernel should spread players over both processes sharing the port"
+
+
+def _port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.3).close()
+        return True
+    except OSError:
+        return False
