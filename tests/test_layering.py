@@ -59,10 +59,11 @@ APP_ROOMS = {
     "stats": set(),
     "clients": set(),
     "live": set(),
-    "origin": {"hooks", "live"},
+    "cluster": {"live"},
+    "origin": {"cluster", "hooks", "live"},
     "rtmp": {"access", "clients", "config", "hooks", "live", "origin"},
     "http": {"access", "clients", "config", "hooks", "live", "stats"},
-    "server": {"access", "clients", "config", "hooks", "http", "live", "origin", "rtmp", "stats"},
+    "server": {"access", "clients", "cluster", "config", "hooks", "http", "live", "origin", "rtmp", "stats"},
 }
 
 

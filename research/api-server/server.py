@@ -19,7 +19,7 @@ import simplejson  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 
 USAGE = """Usage: python server.py <port> [--host HOST] [--tokens a,b | --tokens-file FILE] [--secret KEY] [--fail N]
-                        [--huawei-key KEY]
+                        [--huawei-key KEY] [--forward rtmp://HOST:PORT/[app]/[stream] ...]
   Receives the HTTP callbacks of srsish (or SRS) and answers {"code":0}; lal's, xiu's and Huawei's formats
   at /lal/<event>, /xiu/<event> and /huawei/notify.
   e.g.: python server.py 8085
@@ -38,6 +38,7 @@ ROUTES = {
     "dvrs": ("on_dvr",),
     "hls": ("on_hls",),
     "servers": ("heartbeat",),  # the heartbeat body has no `action`
+    "forward": ("on_forward",),  # SRS 5's dynamic forward: answered with data.urls (--forward)
 }
 GATING = frozenset(("on_connect", "on_publish", "on_play", "xiu:on_publish"))
 # The other servers' formats: dialect -> event (path) -> what the body must look like
@@ -69,6 +70,7 @@ tokens: frozenset = frozenset()
 secret: bytes = b""
 fail_first = 0  # --fail N
 huawei_key: bytes = b""  # --huawei-key KEY
+forward_urls: list = []  # --forward URL ...: templates ([app], [stream], [param]) answered to on_forward
 counts = {"failed": 0, "duplicates": 0, "unauthorized": 0}
 
 
@@ -231,6 +233,10 @@ def process(route: str, action: str, body: dict, meta: dict) -> tuple:
         return {"code": 403, "data": "invalid token"}, record(route, action, "rejected: invalid token", body, meta)
     log(summary(action, body) + tags(meta))
     entry = record(route, action, "ok", body, meta)
+    if action == "on_forward":
+        urls = [u.replace("[app]", str(body.get("app", ""))).replace("[stream]", str(body.get("stream", "")))
+                .replace("[param]", str(body.get("param", ""))) for u in forward_urls]
+        return {"code": 0, "data": {"urls": urls}}, entry
     if action == "heartbeat":
         note_heartbeat(body)
         return {"code": 0, "data": {"id": heartbeat_id(body)}}, entry
@@ -453,7 +459,7 @@ def load_tokens(args: argparse.Namespace) -> frozenset:
 
 
 def main(argv: list) -> int:
-    global tokens, secret, fail_first, huawei_key
+    global tokens, secret, fail_first, huawei_key, forward_urls
     if not argv:
         print(USAGE)
         return 1
@@ -466,6 +472,8 @@ def main(argv: list) -> int:
     parser.add_argument("--fail", type=int, default=0, metavar="N",
                         help="answer HTTP 500 to the first N notifications (never to on_connect/publish/play)")
     parser.add_argument("--huawei-key", help="huawei_notify's key: refuse (HTTP 401) a bad auth_sign")
+    parser.add_argument("--forward", action="append", default=[], metavar="URL",
+                        help="answer on_forward with this RTMP URL ([app] [stream] [param] replaced); repeatable")
     args = parser.parse_args(argv)
     if args.fail < 0:
         parser.error("--fail takes a count >= 0")
@@ -473,6 +481,7 @@ def main(argv: list) -> int:
     secret = (args.secret or "").encode("utf-8")
     fail_first = args.fail
     huawei_key = (args.huawei_key or "").encode("utf-8")
+    forward_urls = list(args.forward)
     server = NoDelayWSGIServer((args.host, args.port), app, log=None)
     server.start()
     host, port = server.address[:2]

@@ -13,6 +13,7 @@ from gevent.server import StreamServer
 
 from srsish import VERSION
 from srsish.app.clients import ClientRegistry
+from srsish.app.cluster.edge import EdgeCluster, EdgeIngester
 from srsish.app.config import Config, ConfigError, load_config, parse_endpoint
 from srsish.app.hooks.dialects import StreamState
 from srsish.app.hooks.dialects.lal import LalReporter
@@ -33,6 +34,7 @@ from srsish.app.rtmp.conn import RtmpConn, RtmpServices
 from srsish.app.stats import Statistic, VhostIds
 from srsish.core.ids import new_service_id, new_vid
 from srsish.core.log import get_logger, reopen_logs, setup_logging
+from srsish.core.naming import stream_url
 from srsish.kernel import codec
 from srsish.protocol import amf0
 
@@ -101,7 +103,8 @@ class Server:
             config=self.current_config, sources=self.sources, clients=self.clients,
             statistic=self.statistic, vhost_id=self.vhost_ids, hooks_stats=self.hooks.outbox.stats,
             reload=self.reload, last_reload=lambda: self.last_reload))
-        self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks)
+        self.edge = EdgeCluster(self.sources, self.clients, self._start_edge_hub)
+        self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks, self.edge)
         self.hls_ctx = HlsPlayContexts(self.current_config, self.sources, self.clients, self.hooks)
         self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),
                                    lambda: self.config.section("stats")["network"], self.http_api.summaries,
@@ -285,7 +288,8 @@ class Server:
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = RtmpConn(sock, address, RtmpServices(
-            config=self.current_config, sources=self.sources, hooks=self.hooks, start_origin=self._start_origin))
+            config=self.current_config, sources=self.sources, hooks=self.hooks, start_origin=self._start_origin,
+            edge=self.edge))
         self.clients.add(conn)
         try:
             conn.serve()
@@ -296,6 +300,18 @@ class Server:
         """The origin features (DVR, HLS) of a publish session that starts now."""
         return OriginHub.start(OriginContext(vhost=vhost, hook=hook, hooks=self.hooks, hooks_conf=hooks_conf,
                                              utc_time=self.config.utc_time, log=log, hls_streams=self.hls_streams))
+
+    def _start_edge_hub(self, ingester: EdgeIngester) -> OriginHub:
+        """An edge's pulled stream gets the vhost's HLS (and DVR), never forward or edge publish."""
+        vhost = ingester.vhost
+        hook = HookContext(client_id=ingester.id, ip=ingester.ip, vhost=vhost["name"], app=ingester.app,
+                           stream=ingester.stream, param=ingester.param, tcUrl=ingester.req.tcUrl,
+                           stream_url=stream_url(vhost["name"], ingester.app, ingester.stream),
+                           stream_id=ingester.source.id)
+        hooks_conf = lambda: self.config.hooks_conf(vhost["name"]) or vhost["http_hooks"]  # noqa: E731
+        return OriginHub.start(OriginContext(vhost=vhost, hook=hook, hooks=self.hooks, hooks_conf=hooks_conf,
+                                             utc_time=self.config.utc_time, log=ingester.log,
+                                             hls_streams=self.hls_streams, edge_pull=True))
 
     # -- pid file -----------------------------------------------------------------------
     def write_pid_file(self) -> None:
@@ -435,6 +451,8 @@ def _bind(endpoint: Tuple[str, int], what: str) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # As SRS: several processes may listen on one port, and the kernel spreads connections among them.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((ip, port))
         sock.listen(1024)
     except OSError as e:

@@ -363,7 +363,8 @@ def test_legacy_forms_are_rewritten():
     assert v["http_static"] == {"enabled": True, "mount": "[vhost]/hls", "dir": "./objs/nginx/html/hls"}
     assert cfg.section("http_server")["enabled"] is True
     assert 'legacy.conf:8: legacy "vhost.gop_cache" read as "vhost.play.gop_cache"' in "\n".join(cfg.warnings)
-    assert any('"vhost.forward" is not implemented' in w for w in cfg.warnings)
+    assert v["forward"] == {"enabled": True, "destination": ["127.0.0.1:19350"], "backend": None}
+    assert (v["cluster"]["mode"], v["cluster"]["origin"]) == ("remote", ["127.0.0.1:1935"])
 
 
 def test_legacy_flat_form_wins_over_the_block_and_errors_keep_its_line(conf):
@@ -521,5 +522,5 @@ def test_many_vhosts_sample_shape():
         (2.5, 1.5, "ignore", "http://your-server")
     ignored = {w.split('"')[1] for w in cfg.warnings}
     assert ignored == {"ff_log_dir", "grace_start_wait", "grace_final_wait", "force_grace_quit", "inotify_auto_reload",
-                       "stream_caster", "srt_server", "vhost.cluster", "vhost.ingest", "vhost.transcode",
-                       "vhost.forward", "vhost.hls.hls_storage", "vhost.hls.hls_keys"}
+                       "stream_caster", "srt_server", "vhost.ingest", "vhost.transcode",
+                       "vhost.hls.hls_storage", "vhost.hls.hls_keys"}

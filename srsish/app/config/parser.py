@@ -26,6 +26,8 @@ LEGACY_MOVES = {
     "refer": ("refer", "all"),
     "refer_play": ("refer", "play"),
     "refer_publish": ("refer", "publish"),
+    "forward": ("forward", "destination"),
+    **{n: ("cluster", n) for n in ("mode", "origin", "token_traverse", "debug_srs_upnode")},
 }
 
 
@@ -166,7 +168,7 @@ def _rewrite_vhost_child(vhost: Directive, c: Directive, warnings: list) -> None
         block, new = LEGACY_MOVES[name]
         vhost.children.remove(c)
         target = _block(vhost, block, c)
-        if block == "refer":
+        if block in ("refer", "forward"):
             _set(target.children, Directive("enabled", ["on"], c.file, c.line))
         _set(target.children, Directive(new, c.args, c.file, c.line))
         warnings.append(f'{c.where}: legacy "vhost.{name}" read as "vhost.{block}.{new}"')

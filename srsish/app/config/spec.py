@@ -193,6 +193,20 @@ hls_nb_notify = int1(min=0, default=64)
 hls_ctx = onoff(default=on)
 hls_ts_ctx = onoff(default=on)
 hls_dts_directly = onoff(default=on)
+[[[cluster]]]
+mode = choice1(local, remote, default=local)
+origin = words(default=list())
+token_traverse = onoff(default=off)
+vhost = str1(default=None)
+debug_srs_upnode = onoff(default=on)
+origin_cluster = onoff(default=off)
+coworkers = words(default=list())
+protocol = choice1(rtmp, flv, flvs, default=rtmp)
+follow_client = onoff(default=off)
+[[[forward]]]
+enabled = onoff(default=off)
+destination = words(default=list())
+backend = str1(default=None)
 [[[security]]]
 enabled = onoff(default=off)
 rules = rules(default=list())
@@ -209,9 +223,8 @@ IGNORED = frozenset("""
     disable_daemon_for_docker inotify_auto_reload auto_reload_for_docker tcmalloc_release_rate
     query_latest_version first_wait_for_qlv threads circuit_breaker is_full in_docker
     tencentcloud_apm tencentcloud_cls stream_caster rtc_server srt_server rtsp_server rtmps
-    vhost.ingest vhost.forward vhost.transcode vhost.bandcheck vhost.cluster vhost.dash vhost.hds
-    vhost.exec vhost.rtc vhost.srt vhost.rtsp vhost.mode vhost.origin vhost.token_traverse vhost.vhost
-    vhost.debug_srs_upnode vhost.nack vhost.twcc
+    vhost.ingest vhost.transcode vhost.bandcheck vhost.dash vhost.hds
+    vhost.exec vhost.rtc vhost.srt vhost.rtsp vhost.vhost vhost.nack vhost.twcc
     vhost.hls.hls_storage vhost.hls.hls_mount vhost.hls.hls_keys vhost.hls.hls_fragments_per_key
     vhost.hls.hls_key_file vhost.hls.hls_key_file_path vhost.hls.hls_key_url vhost.hls.hls_use_fmp4
     vhost.hls.hls_fmp4_file vhost.hls.hls_init_file vhost.hls.hls_recover
@@ -233,6 +246,8 @@ NOT_IMPLEMENTED = frozenset("""
     vhost.http_remux.has_video vhost.http_remux.guess_has_av
     vhost.http_static
     vhost.hls.hls_on_error vhost.hls.hls_dts_directly
+    vhost.cluster.debug_srs_upnode vhost.cluster.origin_cluster vhost.cluster.coworkers
+    vhost.cluster.follow_client
 """.split())
 
 SPEC_TREE = ConfigObj(SPEC.splitlines(), list_values=False, _inspec=True, interpolation=False)

@@ -158,6 +158,9 @@ class FlvClient:
             self.conn.respond(self.req, text_response(403, verdict.client_text), False, extra)
             return
         source = sources.publishing(self.vhost["name"], self.app, self.stream)
+        edge = self.streams.edge
+        if source is None and edge is not None and edge.is_edge(self.vhost):
+            source = sources.fetch_or_create(self.vhost["name"], self.app, self.stream)   # pulled below
         if source is None:
             # The stream went away while the hook decided: nothing to play, and on_stop follows on_play.
             self.conn.respond(self.req, text_response(404, "stream not found"), False, extra)
@@ -166,6 +169,8 @@ class FlvClient:
         self.source = source
         play = self.vhost["play"]
         consumer = source.create_consumer(int(float(play["queue_length"]) * 1000))
+        if edge is not None:
+            edge.pull(self.vhost, source, self.app, self.stream, self.req.param)
         headers = [("Content-Type", "video/x-flv"), ("Cache-Control", "no-cache"), ("Connection", "Close")]
         if chunked:
             headers.append(("Transfer-Encoding", "chunked"))
@@ -216,8 +221,9 @@ class HttpFlvStreams:
     """Matches `.flv` requests against the vhosts' http_remux mounts and serves them."""
 
     def __init__(self, config: Callable[[], Config], sources: SourceRegistry, clients: ClientRegistry,
-                 hooks: HttpHooks) -> None:
+                 hooks: HttpHooks, edge: Any = None) -> None:
         self.config = config          # the conf as it is now (a reload swaps it)
+        self.edge = edge              # the EdgeCluster: an edge vhost's streams are pulled from its origins
         self.sources = sources
         self.clients = clients
         self.hooks = hooks
@@ -243,7 +249,8 @@ class HttpFlvStreams:
         if found is None:
             return None
         vhost, app, stream = found
-        if self.sources.publishing(vhost["name"], app, stream) is None:
+        if self.sources.publishing(vhost["name"], app, stream) is None and \
+                not (self.edge is not None and self.edge.is_edge(vhost)):
             conn.respond(req, text_response(404, f"stream /{app}/{stream} is not published"), False, extra)
             return False
         chunked = req.version != "HTTP/1.0"   # HTTP/1.0 viewers get a close-delimited body

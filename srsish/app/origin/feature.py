@@ -20,6 +20,7 @@ class OriginContext:
     cwd: str = ""
     log: object = None                 # a logger carrying the publisher's client id
     hls_streams: Optional["HlsStreams"] = None   # the server's playlists, which outlive a publish session
+    edge_pull: bool = False            # the stream is an edge's copy of an origin's: no forward, no edge push
 
 
 class OriginFeature:

@@ -1,17 +1,18 @@
-"""OriginHub: the origin-only features of one publish session (DVR, HLS), fed from the publisher's greenlet."""
+"""OriginHub: the features of one publish session (DVR, HLS, forward, edge publish), fed from the publisher's greenlet."""
 import os
 from typing import List
 
 from srsish.app.origin.dvr import Dvr
 from srsish.app.origin.hls import Hls
 from srsish.app.origin.feature import OriginContext, OriginFeature
+from srsish.app.origin.forward import EdgePush, Forward
 from srsish.kernel.message import SharedMessage
 
 __all__ = ["FEATURES", "OriginContext", "OriginFeature", "OriginHub"]
 
 
 # The features every publish session gets, when their vhost section enables them.
-FEATURES: List[type] = [Dvr, Hls]
+FEATURES: List[type] = [Dvr, Hls, Forward, EdgePush]
 
 
 class OriginHub:

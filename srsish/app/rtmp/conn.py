@@ -3,7 +3,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import gevent
 from gevent import Timeout
@@ -55,6 +55,7 @@ class RtmpServices:
     sources: SourceRegistry
     hooks: HttpHooks
     start_origin: Callable[..., OriginHub]   # (vhost, hook context, hooks_conf getter, log) -> the session's hub
+    edge: Any = None                      # the EdgeCluster (pull from origins, token traverse), if any
 
 
 class RtmpConn:
@@ -176,6 +177,11 @@ class RtmpConn:
         if vhost is None or not vhost["enabled"]:
             self._reject(f"vhost {req.host} is not configured or disabled")
         self.vhost = vhost
+        edge = self.services.edge
+        if edge is not None and edge.token_traverse(vhost):
+            why = edge.check_connect(vhost, req.tcUrl, req.app, req.param, self.id, {"pageUrl": req.pageUrl})
+            if why is not None:
+                self._reject(why)
         self.session.accept_connect(
             window_ack_size=int(vhost["out_ack_size"]),
             chunk_size=int(vhost["chunk_size"]),
@@ -351,6 +357,8 @@ class RtmpConn:
             source.configure(play)
         consumer = source.create_consumer(int(float(play["queue_length"]) * 1000))
         self.consumer = consumer
+        if self.services.edge is not None:
+            self.services.edge.pull(self.vhost, source, req.app, req.stream, req.param)
         self.log.info("start play vhost=%s, app=%s, stream=%s, publishing=%s, gop=%d",
                       self.vhost["name"], req.app, req.stream, source.is_publishing, len(source.gop.messages))
         writer = self._play_writer(consumer, play, duration_ms)
