@@ -29,6 +29,7 @@ class ClientRegistry:
         self._clients: Dict[str, Client] = {}
         self._sessions: set = set()       # ids of clients that hold no connection (HLS play sessions)
         self.total = 0                    # clients ever added (the exporter's srs_clients_total)
+        self.errors = 0                   # clients removed that ended in an error (srs_clients_errs_total)
 
     def add(self, client: Client, connection: bool = True) -> None:
         """Register `client`; `connection=False` for one that holds no socket of its own (an HLS session)."""
@@ -37,11 +38,12 @@ class ClientRegistry:
         if not connection:
             self._sessions.add(client.id)
 
-    def remove(self, client: Client) -> None:
-        """Forget `client` (only that object: an id reused meanwhile stays)."""
+    def remove(self, client: Client, failed: bool = False) -> None:
+        """Forget `client` (only that object: an id reused meanwhile stays); `failed`: it ended in an error."""
         if self._clients.get(client.id) is client:
             del self._clients[client.id]
             self._sessions.discard(client.id)
+            self.errors += failed
 
     @property
     def connections(self) -> int:

@@ -26,6 +26,7 @@ from srsish.app.http.flv import HttpFlvStreams
 from srsish.app.http.hls_sessions import HlsPlayContexts
 from srsish.app.http.server import HttpServer
 from srsish.app.http.tls import https_blocks, load_server_context
+from srsish.app.live.drops import PlayerDrops
 from srsish.app.live.source import SourceRegistry
 from srsish.app.origin import recovery
 from srsish.app.origin.hls import HlsStreams
@@ -86,6 +87,7 @@ class Server:
         self.log = get_logger()
         self.sources = SourceRegistry()
         self.clients = ClientRegistry()
+        self.player_drops = PlayerDrops()      # slow players' queue cuts and send timeouts, for the exporter
         self.service_id = new_service_id()
         self.server_id = load_server_id(config)
         self.started_at = time.time()
@@ -104,7 +106,8 @@ class Server:
             statistic=self.statistic, vhost_id=self.vhost_ids, hooks_stats=self.hooks.outbox.stats,
             reload=self.reload, last_reload=lambda: self.last_reload))
         self.edge = EdgeCluster(self.sources, self.clients, self._start_edge_hub)
-        self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks, self.edge)
+        self.http_flv = HttpFlvStreams(self.current_config, self.sources, self.clients, self.hooks, self.edge,
+                                       self.player_drops)
         self.hls_ctx = HlsPlayContexts(self.current_config, self.sources, self.clients, self.hooks)
         self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),
                                    lambda: self.config.section("stats")["network"], self.http_api.summaries,
@@ -183,7 +186,8 @@ class Server:
         self._exporter = MetricsServer(_bind(parse_endpoint(str(conf["listen"])), "exporter"), ExporterState(
             server_id=self.server_id, service_id=self.service_id,
             exporter_conf=lambda: self.config.section("exporter"), sources=self.sources, clients=self.clients,
-            statistic=self.statistic, hooks_stats=self.hooks.outbox.stats))
+            statistic=self.statistic, hooks_stats=self.hooks.outbox.stats, hook_deliveries=self.hooks.deliveries,
+            player_drops=self.player_drops))
         self._exporter.start()
 
     def _listen_endpoints(self) -> Dict[str, List[str]]:
@@ -289,12 +293,12 @@ class Server:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = RtmpConn(sock, address, RtmpServices(
             config=self.current_config, sources=self.sources, hooks=self.hooks, start_origin=self._start_origin,
-            edge=self.edge))
+            edge=self.edge, drops=self.player_drops))
         self.clients.add(conn)
         try:
             conn.serve()
         finally:
-            self.clients.remove(conn)
+            self.clients.remove(conn, conn.ended_in_error)
 
     def _start_origin(self, vhost: dict, hook: HookContext, hooks_conf, log) -> OriginHub:
         """The origin features (DVR, HLS) of a publish session that starts now."""

@@ -5,6 +5,7 @@ from typing import Callable, Optional
 
 from srsish import SIGNATURE
 from srsish.app.hooks.dialects import CONNECT, HLS, PLAY, PUBLISH, STOP, UNPUBLISH, StreamState, urls_of
+from srsish.app.hooks.delivery_counts import DeliveryCounts
 from srsish.app.hooks.dialects import huawei, lal, xiu
 from srsish.app.hooks.events import HookContext, HookEvents, HookVerdict, build_body, judge_for, judge_reply
 from srsish.app.hooks.journal import CLOSES, OPENS, OWED, SessionJournal
@@ -85,7 +86,8 @@ class HttpHooks:
         db = db if db is not None else open_database(":memory:")
         self.outbox = Outbox(db)
         self.journal = SessionJournal(db)
-        self.sender = OutboxSender(self.outbox, self.transport, clock)
+        self.deliveries = DeliveryCounts()     # by action and outcome (the per-URL counts are the outbox's)
+        self.sender = OutboxSender(self.outbox, self.transport, clock, self.deliveries)
         self._worker = AsyncCallWorker("http_hooks")
 
     def start(self, hooks_conf: Callable[[str], Optional[dict]]) -> int:
@@ -198,9 +200,11 @@ class HttpHooks:
                 try:
                     status, nread = self.transport.get(url, NOTIFY_TIMEOUT, tls_verify, nb_notify)
                 except HookTransportError as e:
+                    self.deliveries.notify("on_hls_notify", "failed")
                     log.warning("http hook on_hls_notify %s failed in %dms: %s (ignored)",
                                 url, _ms(started), e)
                     continue
+                self.deliveries.notify("on_hls_notify", "delivered")
                 log.info("http hook on_hls_notify %s status=%d %dms, read %d bytes",
                          url, status, _ms(started), nread)
 
@@ -311,14 +315,17 @@ class HttpHooks:
             status, reply = self.transport.post(url, body, _timeout(conf), conf["tls_verify"], headers)
         except HookTransportError as e:
             self.outbox.count(url, "failed")
+            self.deliveries.gate(action, "failed")
             log.warning("http hook %s %s failed in %dms: %s", action, url, _ms(started), e)
             return str(e)
         why = judge_for(action, status, reply)
         if why is None:
             self.outbox.count(url, "accepted")
+            self.deliveries.gate(action, "accepted")
             log.info("http hook %s %s status=%d %dms ok", action, url, status, _ms(started))
         else:
             self.outbox.count(url, "refused")
+            self.deliveries.gate(action, "refused")
             log.warning("http hook %s %s status=%d %dms rejected: %s", action, url, status, _ms(started), why)
         return why
 

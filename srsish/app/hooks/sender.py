@@ -13,6 +13,7 @@ from typing import Callable, Dict, Optional, Tuple
 import gevent
 import gevent.event
 
+from srsish.app.hooks.delivery_counts import DeliveryCounts
 from srsish.app.hooks.events import judge_for
 from srsish.app.hooks.outbox import Delivery, Outbox
 from srsish.app.hooks.signing import request_headers
@@ -31,9 +32,11 @@ def backoff(attempt: int, max_delay: float, rng: Callable[[], float] = random.ra
 class OutboxSender:
     """Runs the delivery greenlets of one outbox."""
 
-    def __init__(self, outbox: Outbox, transport: HookTransport, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, outbox: Outbox, transport: HookTransport, clock: Callable[[], float] = time.time,
+                 counts: Optional[DeliveryCounts] = None) -> None:
         self.outbox = outbox
         self.transport = transport
+        self.counts = counts if counts is not None else DeliveryCounts()   # by action and outcome
         self.clock = clock
         self._greenlets: Dict[str, gevent.Greenlet] = {}
         self._wakeups: Dict[str, gevent.event.Event] = {}
@@ -91,6 +94,7 @@ class OutboxSender:
                 for d in heads:
                     if now - d.created > d.window:
                         self.outbox.expire(d)
+                        self.counts.notify(d.action, "expired")
                         log.error("http hook %s %s event %s of client %s expired after %d attempts in %.0fs; "
                                   "not sent", d.action, d.url, d.event_id, d.client_id, d.attempts, now - d.created)
                         self._wake_followers(d)
@@ -137,17 +141,22 @@ class OutboxSender:
         except HookTransportError as e:
             retry_at = self.clock() + backoff(attempt, d.max_delay)
             self.outbox.failed(d, str(e), retry_at, answered=False)
+            self.counts.notify(d.action, "failed")
             log.warning("http hook %s %s event %s attempt %d failed in %dms: %s (will retry)",
                         d.action, d.url, d.event_id, attempt, _ms(started), e)
             return None, retry_at
         why = judge_for(d.action, status, reply)
         if why is None:
             self.outbox.delivered(d)
+            self.counts.notify(d.action, "delivered")
+            if d.attempts:
+                self.counts.notify(d.action, "retried")
             log.info("http hook %s %s status=%d %dms ok%s", d.action, d.url, status, _ms(started),
                      f" (event {d.event_id} attempt {attempt})" if attempt > 1 or d.recovered else "")
             return True, 0.0
         retry_at = self.clock() + backoff(attempt, d.max_delay)
         self.outbox.failed(d, why, retry_at, answered=True)
+        self.counts.notify(d.action, "failed")
         log.warning("http hook %s %s event %s attempt %d status=%d %dms rejected: %s (will retry)",
                     d.action, d.url, d.event_id, attempt, status, _ms(started), why)
         return False, retry_at

@@ -2,8 +2,9 @@
 
 The text comes from prometheus_client's own renderer over a collector that reads the server's live state when
 scraped (nothing is counted twice): SRS's metric names and labels (srs_build_info, srs_cpu_percent,
-srs_memory, srs_send_bytes_total, srs_receive_bytes_total, srs_streams, srs_clients, srs_clients_total),
-then srsish's own: hook notifications by URL and outcome, and the outbox's pending rows.
+srs_memory, srs_send_bytes_total, srs_receive_bytes_total, srs_streams, srs_clients, srs_clients_total,
+srs_clients_errs_total), then srsish's own: hook deliveries by action and outcome, hook notifications by URL
+and outcome, the outbox's pending rows, players dropped for being slow and the messages cut from their queues.
 """
 import os
 import socket
@@ -17,8 +18,10 @@ from prometheus_client.registry import CollectorRegistry
 
 from srsish import VERSION
 from srsish.app.clients import ClientRegistry
+from srsish.app.hooks.delivery_counts import DeliveryCounts
 from srsish.app.http.connection import HttpConnection, text_response
 from srsish.app.http.types import HttpResponse
+from srsish.app.live.drops import PlayerDrops
 from srsish.app.stats import Statistic
 from srsish.core.log import get_logger
 from srsish.protocol.http import BadRequest
@@ -28,7 +31,7 @@ __all__ = ["ExporterState", "MetricsCollector", "MetricsServer"]
 
 @dataclass
 class ExporterState:
-    """What the exporter reads: identity, the exporter block as it is now, registries, stats, hook counters."""
+    """What the exporter reads: identity, the exporter block as it is now, registries, stats, counters."""
     server_id: str
     service_id: str
     exporter_conf: Callable[[], dict]
@@ -36,6 +39,8 @@ class ExporterState:
     clients: ClientRegistry
     statistic: Statistic
     hooks_stats: Callable[[], Dict[str, Dict[str, int]]]   # per URL: pending, delivered, retried, failed, expired
+    hook_deliveries: DeliveryCounts                    # by action and outcome
+    player_drops: PlayerDrops
 
 
 def _rss_bytes() -> int:
@@ -77,6 +82,16 @@ class MetricsCollector:
                                 value=sum(1 for s in st.sources if s.publisher is not None))
         yield GaugeMetricFamily("srs_clients", "The number of SRS concurrent clients.", value=len(clients))
         yield CounterMetricFamily("srs_clients", "The total counts of SRS clients.", value=st.clients.total)
+        yield CounterMetricFamily("srs_clients_errs", "The total errors of SRS clients.", value=st.clients.errors)
+        yield from self._srsish_metrics()
+
+    def _srsish_metrics(self) -> Iterator[Metric]:
+        st = self.state
+        by_action = CounterMetricFamily("srsish_hook_deliveries", "Hook deliveries by action and outcome.",
+                                        labels=["action", "outcome"])
+        for action, outcome, n in st.hook_deliveries:
+            by_action.add_metric([action, outcome], n)
+        yield by_action
         hooks = st.hooks_stats()
         sent = CounterMetricFamily("srsish_hook_notifications", "Hook notification deliveries by URL and outcome.",
                                    labels=["url", "outcome"])
@@ -88,6 +103,13 @@ class MetricsCollector:
             pending.add_metric([url], counts.get("pending", 0))
         yield sent
         yield pending
+        drops = CounterMetricFamily("srsish_players_dropped", "Players that fell behind: queue cut back "
+                                    "(shrink, once per player) or cut off (send_timeout).", labels=["reason"])
+        for reason, n in st.player_drops.players.items():
+            drops.add_metric([reason], n)
+        yield drops
+        yield CounterMetricFamily("srsish_messages_dropped", "Media messages cut from slow players' queues.",
+                                  value=st.player_drops.messages)
 
 
 class MetricsServer:

@@ -14,7 +14,7 @@ from srsish.app.http.server import HttpConnection, render_head, text_response
 from srsish.app.http.types import HttpRequest
 from srsish.app.live.consumer import Consumer, StreamMarker
 from srsish.app.live.source import SourceRegistry
-from srsish.app.live.writer import QueueWriter
+from srsish.app.live.writer import QueueWriter, SendTimeout
 from srsish.core import naming
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
@@ -169,6 +169,7 @@ class FlvClient:
         self.source = source
         play = self.vhost["play"]
         consumer = source.create_consumer(int(float(play["queue_length"]) * 1000))
+        consumer.drops = self.streams.drops
         if edge is not None:
             edge.pull(self.vhost, source, self.app, self.stream, self.req.param)
         headers = [("Content-Type", "video/x-flv"), ("Cache-Control", "no-cache"), ("Connection", "Close")]
@@ -179,6 +180,7 @@ class FlvClient:
         clients.add(self)
         writer_g = None
         reason = "viewer closed"
+        failed = False   # a socket error or a send timeout (srs_clients_errs_total)
         try:
             self.conn.send(head + first)
             latency = 0 if self.vhost["min_latency"] else int(play["mw_latency"])
@@ -194,15 +196,17 @@ class FlvClient:
                 self.conn.recv_bytes += len(data)
             if writer.error is not None:
                 reason = f"writer: {writer.error}"
+                failed = isinstance(writer.error, SendTimeout)   # a broken pipe is the viewer leaving
             elif writer.finished:
                 reason = "publisher left"
         except OSError as e:
             reason = f"socket: {e}"
+            failed = True
         except gevent.GreenletExit:
             reason = "kicked"
             raise
         finally:
-            clients.remove(self)
+            clients.remove(self, failed)
             source.destroy_consumer(consumer)
             if writer_g is not None:
                 writer_g.kill(block=False)
@@ -221,8 +225,9 @@ class HttpFlvStreams:
     """Matches `.flv` requests against the vhosts' http_remux mounts and serves them."""
 
     def __init__(self, config: Callable[[], Config], sources: SourceRegistry, clients: ClientRegistry,
-                 hooks: HttpHooks, edge: Any = None) -> None:
+                 hooks: HttpHooks, edge: Any = None, drops: Any = None) -> None:
         self.config = config          # the conf as it is now (a reload swaps it)
+        self.drops = drops            # the PlayerDrops viewers' queues count slow-viewer events in
         self.edge = edge              # the EdgeCluster: an edge vhost's streams are pulled from its origins
         self.sources = sources
         self.clients = clients

@@ -31,6 +31,7 @@ class Consumer:
     (SRS's shrink) so a slow player costs bounded memory and restarts on a keyframe.
     Timestamps are rebased per consumer so every player starts near zero.
     """
+    drops = None   # a player's consumer: the PlayerDrops its owner counts shrinks in (live/drops.py)
 
     def __init__(self, queue_length_ms: int, rebase: bool = True) -> None:
         self.queue: Deque[Any] = deque()
@@ -98,6 +99,8 @@ class Consumer:
         # Keep what a decoder needs whatever was dropped: metadata, sequence headers, markers.
         kept = [it for it in items[:keep_from]
                 if type(it) is not SharedMessage or it.is_sequence_header or not (it.is_video or it.is_audio)]
+        if self.drops is not None:
+            self.drops.shrunk(not self.dropped, keep_from - len(kept))
         self.dropped += keep_from - len(kept)
         self.queue = deque(kept + items[keep_from:])
         self._next_check = len(self.queue) + _CHECK_EVERY

@@ -65,6 +65,8 @@ class QueueWriter:
             self._loop()
         except (OSError, SendTimeout) as e:
             self.error = e
+            if type(e) is SendTimeout and self.consumer.drops is not None:
+                self.consumer.drops.cut_off("send_timeout")
 
     def _loop(self) -> None:
         consumer = self.consumer

@@ -14,6 +14,7 @@ from srsish.app.config import Config
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.live.consumer import PUBLISH, UNPUBLISH, Consumer
 from srsish.app.live.source import LiveSource, SourceRegistry
+from srsish.app.live.writer import SendTimeout
 from srsish.app.origin.hub import OriginHub
 from srsish.app.rtmp.player import PlayWriter
 from srsish.core.errors import ProtocolError
@@ -40,6 +41,11 @@ class ClientGone(Exception):
     """The peer closed the connection or it timed out."""
 
 
+# How a ClientGone that is no error starts: the peer left, the API or shutdown kicked it, its writer ended (a
+# broken pipe to a leaving player is its leaving; only a send timeout makes the writer's end an error).
+CLEAN_ENDS = ("peer closed", "kicked", "player writer stopped")
+
+
 class PeerSilent(ClientGone):
     """No bytes arrived within the read timeout."""
 
@@ -56,6 +62,7 @@ class RtmpServices:
     hooks: HttpHooks
     start_origin: Callable[..., OriginHub]   # (vhost, hook context, hooks_conf getter, log) -> the session's hub
     edge: Any = None                      # the EdgeCluster (pull from origins, token traverse), if any
+    drops: Any = None                     # the PlayerDrops a player's queue counts slow-player events in
 
 
 class RtmpConn:
@@ -85,6 +92,7 @@ class RtmpConn:
         self._writer = None
         self._writer_error = None
         self._closing = False
+        self.ended_in_error = False  # rejected, protocol error, timeout, socket or writer failure (srs_clients_errs_total)
         self.greenlet = gevent.getcurrent()
 
     def describe(self) -> dict:
@@ -139,14 +147,18 @@ class RtmpConn:
                 self._identify_and_serve()
         except ClientGone as e:
             reason = f"player writer stopped: {self._writer_error}" if self._writer_error else str(e)
+            self.ended_in_error = isinstance(self._writer_error, SendTimeout) or not str(e).startswith(CLEAN_ENDS)
         except ClientRejected as e:
             reason = f"rejected: {e}"
+            self.ended_in_error = True
             self.log.warning("client rejected: %s", e)
         except ProtocolError as e:
             reason = f"protocol error: {e}"
+            self.ended_in_error = True
             self.log.warning("protocol error, closing: %s", e)
         except OSError as e:
             reason = f"player writer stopped: {self._writer_error}" if self._writer_error else f"socket: {e}"
+            self.ended_in_error = True
         except gevent.GreenletExit:
             reason = "server stopping or client kicked"
             raise
@@ -356,6 +368,7 @@ class RtmpConn:
         if not source.is_publishing:
             source.configure(play)
         consumer = source.create_consumer(int(float(play["queue_length"]) * 1000))
+        consumer.drops = self.services.drops
         self.consumer = consumer
         if self.services.edge is not None:
             self.services.edge.pull(self.vhost, source, req.app, req.stream, req.param)
