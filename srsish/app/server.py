@@ -32,12 +32,10 @@ from srsish.app.origin import recovery
 from srsish.app.origin.hls import HlsStreams
 from srsish.app.origin.hub import OriginContext, OriginHub
 from srsish.app.rtmp.conn import RtmpConn, RtmpServices
-from srsish.app.stats import Statistic, VhostIds
+from srsish.app.stats import Statistic, VhostIds, live_streams
 from srsish.core.ids import new_service_id, new_vid
 from srsish.core.log import get_logger, reopen_logs, setup_logging
 from srsish.core.naming import stream_url
-from srsish.kernel import codec
-from srsish.protocol import amf0
 
 # SRS's reload states and error codes, as rpc=reload-fetch reports them
 RELOAD_INIT, RELOAD_PARSING, RELOAD_APPLYING, RELOAD_FINISHED = 0, 10, 30, 90
@@ -112,9 +110,10 @@ class Server:
         self.heartbeat = Heartbeat(self.hooks, lambda: self.config.section("heartbeat"),
                                    lambda: self.config.section("stats")["network"], self.http_api.summaries,
                                    self._listen_endpoints)
-        self.lal_reporter = LalReporter(self.server_id, VERSION, self.started_at,
-                                        lambda: self.config.section("lal_http_notify"), self._live_streams,
-                                        self.hooks.send_report)
+        self.lal_reporter = LalReporter(
+            self.server_id, VERSION, self.started_at, lambda: self.config.section("lal_http_notify"),
+            lambda: live_streams(self.sources, self.clients.players_by_source(), self.statistic.rates),
+            self.hooks.send_report)
         self._exporter: Optional[MetricsServer] = None
         self._sampler = None
         self._stopping = False
@@ -155,29 +154,6 @@ class Server:
             return StreamState()
         return StreamState(publishing=src.is_publishing, players=len(src.consumers))
 
-    def _live_streams(self) -> List[dict]:
-        """Every stream with a publisher or players, as neutral dicts (see LalReporter)."""
-        players = self.clients.players_by_source()
-        out = []
-        for src in self.sources:
-            pub = src.publisher if src.is_publishing else None
-            subs = players.get(src, [])
-            if pub is None and not subs:
-                continue
-            meta = _metadata(src)
-            out.append({"app": src.app, "stream": src.stream,
-                        "audio_codec": codec.audio_codec_name(src.audio_sh.payload) if src.audio_sh else "",
-                        "video_codec": codec.video_codec_name(src.video_sh.payload) if src.video_sh else "",
-                        "width": _number(meta.get("width")), "height": _number(meta.get("height")),
-                        "publisher": self._session(pub) if pub is not None else None,
-                        "players": [self._session(c) for c in subs]})
-        return out
-
-    def _session(self, c) -> dict:
-        rates = self.statistic.rates(c.id)
-        return {"id": c.id, "protocol": "http-flv" if "flv" in c.describe()["type"] else "rtmp", "ip": c.ip,
-                "port": getattr(c, "port", 0), "created": c.created, "send_bytes": c.send_bytes,
-                "recv_bytes": c.recv_bytes, "send_kbps": rates["send_30s"], "recv_kbps": rates["recv_30s"]}
     def _start_exporter(self) -> None:
         """The Prometheus exporter on its own port (bound at start; a reload does not move it)."""
         conf = self.config.section("exporter")
@@ -465,24 +441,6 @@ def _bind(endpoint: Tuple[str, int], what: str) -> socket.socket:
         err.errno = e.errno
         raise err from None
     return sock
-
-
-def _metadata(src) -> dict:
-    """The stream's onMetaData object, or {}."""
-    if src.metadata is None:
-        return {}
-    try:
-        values = amf0.decode_all(src.metadata.payload)
-    except ValueError:
-        return {}
-    return next((v for v in values if isinstance(v, dict)), {})
-
-
-def _number(value) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _cpu_seconds() -> float:

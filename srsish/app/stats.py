@@ -1,6 +1,9 @@
-"""Statistic: byte counters sampled over time, giving SRS's 30-second kbps figures for the API."""
+"""Statistics: kbps from sampled byte counters (SRS's 30-second figures), vhost ids, and the live streams described as plain data."""
 from collections import deque
-from typing import Callable, Deque, Dict, Iterable, Tuple
+from typing import Callable, Deque, Dict, Iterable, List, Tuple
+
+from srsish.kernel import codec
+from srsish.protocol import amf0
 
 WINDOW_S = 30.0
 
@@ -60,3 +63,34 @@ class VhostIds:
         if vid is None:
             vid = self._ids[name] = self._new_id()
         return vid
+
+
+def live_streams(sources: Iterable, players_by_source: Dict, rates: Callable[[str], Dict[str, int]]) -> List[dict]:
+    """Every stream with a publisher or players, as plain dicts (what lal's on_update reports)."""
+    def session(c) -> dict:
+        r = rates(c.id)
+        return {"id": c.id, "protocol": "http-flv" if "flv" in c.describe()["type"] else "rtmp", "ip": c.ip,
+                "port": getattr(c, "port", 0), "created": c.created, "send_bytes": c.send_bytes,
+                "recv_bytes": c.recv_bytes, "send_kbps": r["send_30s"], "recv_kbps": r["recv_30s"]}
+
+    out = []
+    for src in sources:
+        pub = src.publisher if src.is_publishing else None
+        subs = players_by_source.get(src, [])
+        if pub is None and not subs:
+            continue
+        meta = amf0.first_object(src.metadata.payload) if src.metadata is not None else {}
+        out.append({"app": src.app, "stream": src.stream,
+                    "audio_codec": codec.audio_codec_name(src.audio_sh.payload) if src.audio_sh else "",
+                    "video_codec": codec.video_codec_name(src.video_sh.payload) if src.video_sh else "",
+                    "width": _whole(meta.get("width")), "height": _whole(meta.get("height")),
+                    "publisher": session(pub) if pub is not None else None,
+                    "players": [session(c) for c in subs]})
+    return out
+
+
+def _whole(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0

@@ -491,3 +491,12 @@ def _decode_amf3(data: bytes, pos: int, strings: list) -> tuple[object, int]:
     if name is not None:
         raise Amf0Error(f"AMF3 {name} marker 0x{marker:02x} at offset {at} is not supported", at)
     raise Amf0Error(f"unknown AMF3 marker 0x{marker:02x} at offset {at}", at)
+
+
+def first_object(payload: bytes) -> dict:
+    """The first object of an AMF0 data message (onMetaData's values), or {} when there is none or it is broken."""
+    try:
+        values = decode_all(payload)
+    except ValueError:
+        return {}
+    return next((v for v in values if isinstance(v, dict)), {})

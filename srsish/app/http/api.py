@@ -216,7 +216,7 @@ class HttpApi:
         if src.video_sh is not None:
             profile, level = codec.avc_profile_level(src.video_sh.payload)
             width = height = 0
-            meta = self._metadata(src)
+            meta = amf0.first_object(src.metadata.payload) if src.metadata is not None else {}
             obj["video"] = {"codec": codec.video_codec_name(src.video_sh.payload),
                             "profile": codec.AVC_PROFILES.get(profile, str(profile)),
                             "level": f"{level // 10}.{level % 10}" if level else "",
@@ -226,16 +226,6 @@ class HttpApi:
             obj["audio"] = {"codec": codec.audio_codec_name(src.audio_sh.payload), "sample_rate": rate,
                             "channel": channels, "profile": codec.AAC_PROFILES.get(object_type, str(object_type))}
         return obj
-
-    @staticmethod
-    def _metadata(src) -> dict:
-        if src.metadata is None:
-            return {}
-        try:
-            values = amf0.decode_all(src.metadata.payload)
-        except ValueError:
-            return {}
-        return next((v for v in values if isinstance(v, dict)), {})
 
     def _clients(self, ident: Optional[str]) -> dict:
         if ident:
