@@ -208,6 +208,78 @@ def test_oversized_http_head_and_body_refused(make_server, tmp_path):
     assert ok.status == 404
 
 
+
+@pytest.mark.timeout(120)
+def test_slowloris_heads_are_cut_at_the_head_timeout_others_served(make_server, tmp_path):
+    """100 connections each send a request head one byte every 3 s. Each is answered 408 and closed when
+    its head has taken HEAD_TIMEOUT (30 s; no conf knob, so the test waits it out once), while a normal
+    client fetching a file every 0.5 s is answered at once the whole time."""
+    hport = free_port()
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "ok.txt").write_text("served\n")
+    srv = make_server(global_extra=http_server_block(hport, str(root)))
+    wait_http_port(srv, hport)
+    head = b"GET /ok.txt HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"z" * 100
+    slow, opened, cut = [], {}, {}
+    for _ in range(100):
+        s = socket.create_connection((HOST, hport), 5)
+        s.setblocking(False)
+        opened[s] = time.monotonic()
+        slow.append(s)
+    answers = {}
+    stop = threading.Event()
+
+    def trickle():
+        for i in range(len(head)):
+            for s in slow:
+                if s in cut:
+                    continue
+                try:
+                    data = s.recv(4096)
+                    answers[s] = answers.get(s, b"") + data
+                    if not data:
+                        cut[s] = time.monotonic()
+                        continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    cut[s] = time.monotonic()
+                    continue
+                try:
+                    s.send(head[i:i + 1])
+                except OSError:
+                    cut[s] = time.monotonic()
+            if len(cut) == len(slow) or stop.wait(0.1 if answers else 3):
+                return
+
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    worst, served = 0.0, 0
+    try:
+        deadline = time.monotonic() + 45
+        while len(cut) < len(slow) and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            r = raw_request(hport, b"GET /ok.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            assert r.status == 200 and r.body == b"served\n", r.describe()
+            worst = max(worst, time.monotonic() - t0)
+            served += 1
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join(10)
+        for s in slow:
+            s.close()
+    lasted = sorted(cut[s] - opened[s] for s in cut)
+    print("slowloris: %d cut after %.1f..%.1f s; %d normal requests meanwhile, slowest %.3f s" % (
+        len(cut), lasted[0], lasted[-1], served, worst))
+    assert len(cut) == len(slow), "%d of %d slow heads still open after 45 s" % (len(slow) - len(cut), len(slow))
+    assert 29 <= lasted[0] and lasted[-1] <= 36, "cut after %.1f..%.1f s, HEAD_TIMEOUT is 30 s" % (
+        lasted[0], lasted[-1])
+    assert all(a.startswith(b"HTTP/1.1 408") for a in answers.values()), [a[:60] for a in answers.values()][:3]
+    assert served >= 40 and worst < 1.0, "normal client: %d answers, slowest %.2f s" % (served, worst)
+    srv.wait_log("bad request (408): request head timeout")
+
 # ----------------------------------------------------------------------------- disk full
 @pytest.fixture
 def small_fs(tmp_path):
