@@ -14,10 +14,12 @@ HTTP-FLV, the HTTP API and every hook pointing at the callback server. For M min
 
 Every 5 s it samples srsish's RSS and open fds (/proc), its greenlets (/api/v1/summaries) and the hook outbox
 (/api/v1/hooks) into DIR/soak.csv and plots them to DIR/soak.png. At the end it stops every peer, waits for
-the outbox to drain, stops srsish with SIGTERM and checks the bar, printing one verdict line per check and
-exiting 1 if any fails:
+the outbox to drain and the HLS dispose timers to fire, stops srsish with SIGTERM and checks the bar, printing
+one verdict line per check and exiting 1 if any fails:
 
   * flat: RSS, fds and greenlets when idle at the end are not above the idle level after warm-up (plus noise);
+    idle means like the start: no client, nothing in the outbox (so no per-URL sender greenlet), no HLS
+    session (so no expiry checker) and no stream waiting for its hls_dispose timer (a greenlet per stream);
   * hooks: at the callback server, each on_connect has its on_close, each on_publish its on_unpublish, each
     on_play its on_stop (by client id; the server's log lines carry the event ids), no event processed twice;
   * media: every DVR file and every HLS segment seen on disk is read without error by ffprobe;
@@ -44,6 +46,8 @@ from typing import Callable, Dict, List, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
 SAMPLE_EVERY = 5.0
+HLS_DISPOSE = 10   # seconds; short, so disposal is part of the churn and its timers end before the idle sample
+GREENLET_NOISE = 3   # finished greenlets in reference cycles stay in gc.get_objects() until the next collection
 
 
 def free_port() -> int:
@@ -85,7 +89,7 @@ http_api {{ enabled on; listen {host}:{api}; }}
 http_server {{ enabled on; listen {host}:{http}; dir ./objs/html; }}
 vhost __defaultVhost__ {{
     http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
-    hls {{ enabled on; hls_path ./objs/html; hls_fragment 2; hls_window 10; }}
+    hls {{ enabled on; hls_path ./objs/html; hls_fragment 2; hls_window 10; hls_dispose {dispose}; }}
     dvr {{ enabled on; dvr_plan segment; dvr_duration 20; dvr_path ./objs/dvr/[app]/[stream].[timestamp].flv; }}
     play {{ queue_length 5; }}
     publish {{ normal_timeout 5000; }}
@@ -173,7 +177,7 @@ class Soak:
         conf = os.path.join(self.dir, "srsish.conf")
         with open(conf, "w", encoding="utf-8") as f:
             f.write(CONF.format(host=HOST, rtmp=self.rtmp, api=self.api, http=self.http,
-                                cb="http://%s:%d" % (HOST, self.cb)))
+                                cb="http://%s:%d" % (HOST, self.cb), dispose=HLS_DISPOSE))
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.srs = subprocess.Popen([sys.executable, "-m", "srsish", "-c", conf], cwd=self.dir, env=env,
                                     stdout=open(os.path.join(self.dir, "console.log"), "ab"),
@@ -406,12 +410,16 @@ class Soak:
         return self.verdict(idle_start, idle_end, drained, rc)
 
     def wait_quiet(self, timeout: float = 90.0) -> bool:
-        """Until no client is left and the outbox is empty (both via the API)."""
+        """Until no client is left and the outbox is empty (both via the API), then hls_dispose more.
+
+        The last publisher left before the clients count reached 0, so its stream's dispose timer fires
+        within HLS_DISPOSE of that: after it srsish holds what it held at the start.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             s = self.sample()
             if s["clients"] == 0 and s["outbox_pending"] == 0:
-                time.sleep(3)   # the last greenlets finish
+                time.sleep(HLS_DISPOSE + 3)   # the dispose timers fire, the last greenlets finish
                 return True
             time.sleep(1)
         return False
@@ -451,7 +459,7 @@ class Soak:
                            idle_start["rss_kb"], rss_ref, idle_end["rss_kb"])))
         checks.append(("fds flat", idle_end["fds"] <= idle_start["fds"] + 3,
                        "idle at start %d, idle at end %d" % (idle_start["fds"], idle_end["fds"])))
-        checks.append(("greenlets flat", 0 <= idle_end["greenlets"] <= idle_start["greenlets"] + 5,
+        checks.append(("greenlets flat", 0 <= idle_end["greenlets"] <= idle_start["greenlets"] + GREENLET_NOISE,
                        "idle at start %d, idle at end %d" % (idle_start["greenlets"], idle_end["greenlets"])))
         checks.append(("outbox drained", drained and idle_end["outbox_pending"] == 0,
                        "pending at end %s" % idle_end["outbox_pending"]))
@@ -467,6 +475,7 @@ class Soak:
                        "%d segments probed, %d unreadable %s" % (len(self.hls_probed), len(bad_hls), bad_hls[:3])))
         logs = "".join(read(os.path.join(self.dir, p)) for p in ("objs/srs.log", "console.log"))
         checks.append(("no traceback", "Traceback" not in logs, "%d log bytes" % len(logs)))
+        self.counts["hls_dispose"] = logs.count("hls dispose ")
         print("soak: churn %s" % json.dumps(dict(sorted(self.counts.items()))))
         for e in self.errors[:20]:
             print("soak: note %s" % e)

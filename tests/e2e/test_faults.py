@@ -1,5 +1,6 @@
 """Real faults: hook backends that misbehave, hostile RTMP and HTTP peers, a full disk; bounded, logged, local."""
 import os
+import re
 import shutil
 import socket
 import struct
@@ -12,7 +13,7 @@ import pytest
 from helpers import peers
 from helpers.http_util import hooks_block, http_server_block, raw_request, wait_http_port
 from helpers.rtmp_raw import RtmpRawClient, amf0_encode
-from helpers.util import free_port, wait_for
+from helpers.util import free_port, server_send_queue, wait_for
 
 HOST = "127.0.0.1"
 
@@ -193,6 +194,134 @@ def test_thousands_of_idle_connections(make_server, procs, media, tmp_path):
             s.close()
 
 
+
+# ----------------------------------------------------------------------------- slow players
+class _Player:
+    """A raw RTMP player reading in a thread: every media message with the wall time it arrived."""
+
+    def __init__(self, srv, name: str, budget_per_s: int = 0):
+        self.client = RtmpRawClient(srv.host, srv.port, timeout=10, rcvbuf=4096 if budget_per_s else None)
+        self.client.setup_player("live", name)
+        self.client.wait_status("NetStream.Play.Start", timeout=10)
+        self.budget_per_s = budget_per_s
+        self.arrivals = []            # (wall time, media timestamp, payload bytes) of each media message
+        self.raw_bytes = 0            # what a paced player has read off the socket
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._paced if budget_per_s else self._full, daemon=True)
+        self.thread.start()
+
+    def _full(self):
+        c = self.client
+        while not self.stop.is_set():
+            try:
+                m = c.read_message(timeout=1)
+            except socket.timeout:
+                continue
+            except (OSError, EOFError, ValueError):
+                return
+            if m.type in (8, 9):
+                self.arrivals.append((time.monotonic(), m.timestamp, len(m.payload)))
+
+    def _paced(self):
+        """Reads budget_per_s bytes a second in 10 slices; the bytes are parsed only at the end."""
+        c = self.client
+        c.auto_ack = False
+        while not self.stop.wait(0.1):
+            want = self.budget_per_s // 10
+            while want > 0:
+                try:
+                    c.sock.settimeout(0.05)
+                    data = c.sock.recv(want)
+                except socket.timeout:
+                    break
+                except OSError:
+                    return
+                if not data:
+                    return
+                c.rbuf += data
+                self.raw_bytes += len(data)
+                want -= len(data)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.client.close()
+
+    def drain(self, seconds: float):
+        """Stop pacing and read at full speed for `seconds`: what the kernel and the server held for it."""
+        self.stop.set()
+        self.thread.join(5)
+        deadline = time.monotonic() + seconds
+        self.client.sock.settimeout(0.2)
+        while time.monotonic() < deadline:
+            try:
+                data = self.client.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            self.client.rbuf += data
+
+    def media_rate(self, t0: float, t1: float):
+        """(media seconds per wall second, bytes per second) of what arrived between t0 and t1."""
+        got = [a for a in self.arrivals if t0 <= a[0] <= t1]
+        if len(got) < 2:
+            return 0.0, 0.0
+        return (got[-1][1] - got[0][1]) / 1000.0 / (t1 - t0), sum(a[2] for a in got) / (t1 - t0)
+
+    def parse_paced(self):
+        """The messages a paced player read (after close: the chunk parser runs off its buffer)."""
+        out = []
+        while True:
+            try:
+                out.append(self.client.read_message(timeout=0.01))
+            except (OSError, EOFError, ValueError):
+                return out
+
+
+@pytest.mark.timeout(120)
+def test_player_at_a_tenth_of_the_rate_drops_gops_others_keep_the_rate(make_server, procs, media):
+    """A player reading at 10% of the stream's byte rate next to three that read freely (queue_length 2 s).
+    The kernel buffers ~3 MB towards the slow one first (tcp_wmem), then srsish drops whole GOPs from its queue:
+    its media has gaps, each followed by a keyframe, and its "stop play" line counts the dropped messages. The
+    others are measured: media time and bytes at the stream's rate, nothing dropped for them."""
+    srv = make_server(play_extra="        queue_length 2;")
+    clip = media.heavy    # ~2 MB/s: the 4 MiB a kernel may buffer towards the slow player fill in seconds
+    stream_rate = os.path.getsize(clip.path) / clip.seconds    # bytes per second the publisher sends
+    pub = peers.ffmpeg_publish(procs, srv.url("tenth"), clip.path, loop=True)
+    wait_for(lambda: "tenth" in srv.log_text(), 10, message="the publish")
+    time.sleep(1.5)
+    slow = _Player(srv, "tenth", budget_per_s=int(stream_rate / 10))
+    normal = [_Player(srv, "tenth") for _ in range(3)]
+    t_start = time.monotonic()
+    time.sleep(15)
+    t_end = time.monotonic()
+    in_kernel = server_send_queue(srv.port, slow.client.sock.getsockname()[1])
+    slow_rate = slow.raw_bytes / (t_end - t_start)
+    for p in normal:
+        p.close()
+    slow.drain(4)    # the ~3 MB the kernel buffers towards it first hold 20 s of its reading
+    slow.close()
+    assert pub.alive(), pub.tail()
+    rates = [p.media_rate(t_start + 4, t_end) for p in normal]
+    print("stream %.0f B/s; slow player read %.0f B/s (%d B in the server's kernel buffer); normal players "
+          "(media s/s, B/s): %s" % (stream_rate, slow_rate, in_kernel, ", ".join("%.2f %.0f" % r for r in rates)))
+    for media_per_s, bytes_per_s in rates:
+        assert 0.9 <= media_per_s <= 1.1, "a normal player got %.2f s of media per second" % media_per_s
+        assert bytes_per_s >= 0.8 * stream_rate, "a normal player got %.0f B/s of %.0f" % (bytes_per_s, stream_rate)
+    assert slow_rate <= 0.15 * stream_rate
+    video = [m for m in slow.parse_paced() if m.type == 9 and not m.is_sequence_header]
+    gaps = [(a, b) for a, b in zip(video, video[1:]) if b.timestamp - a.timestamp > 500]
+    assert gaps, "the slow player's video has no gap: %s" % [m.timestamp for m in video][:50]
+    assert all(b.is_video_keyframe for _, b in gaps), "after a dropped GOP the slow player resumed off a keyframe"
+    print("slow player: %d video frames, gaps %s" % (len(video), [(a.timestamp, b.timestamp) for a, b in gaps]))
+    log = wait_for(lambda: (lambda t: t if t.count("stop play, dropped=") >= 4 else None)(srv.log_text()), 10,
+                   message="four stop play lines")
+    dropped = sorted(int(n) for n in re.findall(r"stop play, dropped=(\d+)", log))
+    assert dropped[:3] == [0, 0, 0] and dropped[3] > 0, dropped
+
 # ----------------------------------------------------------------------------- hostile HTTP peers
 def test_oversized_http_head_and_body_refused(make_server, tmp_path):
     hport = free_port()
@@ -207,6 +336,78 @@ def test_oversized_http_head_and_body_refused(make_server, tmp_path):
     ok = raw_request(hport, b"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n")
     assert ok.status == 404
 
+
+
+@pytest.mark.timeout(120)
+def test_slowloris_heads_are_cut_at_the_head_timeout_others_served(make_server, tmp_path):
+    """100 connections each send a request head one byte every 3 s. Each is answered 408 and closed when
+    its head has taken HEAD_TIMEOUT (30 s; no conf knob, so the test waits it out once), while a normal
+    client fetching a file every 0.5 s is answered at once the whole time."""
+    hport = free_port()
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "ok.txt").write_text("served\n")
+    srv = make_server(global_extra=http_server_block(hport, str(root)))
+    wait_http_port(srv, hport)
+    head = b"GET /ok.txt HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"z" * 100
+    slow, opened, cut = [], {}, {}
+    for _ in range(100):
+        s = socket.create_connection((HOST, hport), 5)
+        s.setblocking(False)
+        opened[s] = time.monotonic()
+        slow.append(s)
+    answers = {}
+    stop = threading.Event()
+
+    def trickle():
+        for i in range(len(head)):
+            for s in slow:
+                if s in cut:
+                    continue
+                try:
+                    data = s.recv(4096)
+                    answers[s] = answers.get(s, b"") + data
+                    if not data:
+                        cut[s] = time.monotonic()
+                        continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    cut[s] = time.monotonic()
+                    continue
+                try:
+                    s.send(head[i:i + 1])
+                except OSError:
+                    cut[s] = time.monotonic()
+            if len(cut) == len(slow) or stop.wait(0.1 if answers else 3):
+                return
+
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    worst, served = 0.0, 0
+    try:
+        deadline = time.monotonic() + 45
+        while len(cut) < len(slow) and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            r = raw_request(hport, b"GET /ok.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            assert r.status == 200 and r.body == b"served\n", r.describe()
+            worst = max(worst, time.monotonic() - t0)
+            served += 1
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join(10)
+        for s in slow:
+            s.close()
+    lasted = sorted(cut[s] - opened[s] for s in cut)
+    print("slowloris: %d cut after %.1f..%.1f s; %d normal requests meanwhile, slowest %.3f s" % (
+        len(cut), lasted[0], lasted[-1], served, worst))
+    assert len(cut) == len(slow), "%d of %d slow heads still open after 45 s" % (len(slow) - len(cut), len(slow))
+    assert 29 <= lasted[0] and lasted[-1] <= 36, "cut after %.1f..%.1f s, HEAD_TIMEOUT is 30 s" % (
+        lasted[0], lasted[-1])
+    assert all(a.startswith(b"HTTP/1.1 408") for a in answers.values()), [a[:60] for a in answers.values()][:3]
+    assert served >= 40 and worst < 1.0, "normal client: %d answers, slowest %.2f s" % (served, worst)
+    srv.wait_log("bad request (408): request head timeout")
 
 # ----------------------------------------------------------------------------- disk full
 @pytest.fixture

@@ -23,6 +23,7 @@ def test_two_minute_soak_holds_the_bar(tmp_path):
         assert any(line.startswith("soak: " + check) and " PASS " in line for line in text.splitlines()), check
     # the churn really happened: the backend went down, clients were kicked, publishers left both ways
     assert '"callback_down": ' in text and '"api_kick": ' in text and '"publish_clean": ' in text, text[-3000:]
+    assert '"hls_dispose": 0' not in text, "no HLS stream was disposed: " + text[-3000:]
     with open(tmp_path / "run" / "soak.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) >= 20 and all(int(r["greenlets"]) > 0 for r in rows)

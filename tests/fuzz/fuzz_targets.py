@@ -257,7 +257,8 @@ def names(data: bytes) -> None:
     With the shipped templates the file must land under the root: OutsideRoot there is a finding. With a
     template taken from the input (the operator's), OutsideRoot is the expected refusal.
     """
-    text = data.decode("utf-8", "surrogatepass" if len(data) % 2 else "replace") if data else ""
+    # odd lengths keep undecodable bytes as lone surrogates (names a client may send that no file system takes)
+    text = data.decode("utf-8", "surrogateescape" if len(data) % 2 else "replace") if data else ""
     parts = text.split("\x00")
     tc_url, stream = parts[0], parts[1] if len(parts) > 1 else ""
     try:

@@ -89,8 +89,8 @@ def parse_audio_specific_config(asc: bytes) -> AacConfig:
         # Configs cut short after the extension rate still say HE-AAC; their core is LC.
         core = _read_object_type(r) if r.bits_left >= 5 else OBJECT_LC
         ga_type = core
-    if object_type == 0 or _rate(rate_index, explicit) == 0:
-        raise CodecError(f"AudioSpecificConfig with object type {object_type}, rate index {rate_index}")
+    if ga_type == 0 or _rate(rate_index, explicit) == 0:   # ga_type 0: no object, or HE-AAC wrapping none
+        raise CodecError(f"AudioSpecificConfig with object type {object_type}/{core}, rate index {rate_index}")
     frame_length = 960 if ga_type in _GA_OBJECT_TYPES and r.bits_left and r.u(1) else 1024
     return AacConfig(object_type, rate_index, channels, frame_length, explicit, core, ext_index, ext_explicit)
 
