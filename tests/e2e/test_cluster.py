@@ -7,11 +7,13 @@ what a `backend` answers; SO_REUSEPORT lets two edge processes share one port.
 """
 import os
 import socket
+import subprocess
+import time
 
 import pytest
 
 from helpers import peers
-from helpers.hooks_receiver import HookReceiver
+from helpers.hooks_receiver import OK, HookReceiver, Reply
 from helpers.http_util import api_get, hooks_block, http_api_block, http_remux_block, wait_http_port, FlvReader
 from helpers.probe import assert_first_video_keyframe, assert_h264_aac, ffprobe_frames
 from helpers.util import free_port, wait_for
@@ -161,3 +163,97 @@ def _port_open(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_token_traverse_refuses_what_the_origin_refuses(make_server, media, procs, tmp_path):
+    """`token_traverse on`: the origin judges each edge player (its tcUrl and query) before the edge plays to it."""
+    def origin_decides(req):   # the origin's on_connect refuses the bad token (the publisher has none)
+        return Reply(200, b'{"code":403}') if "token=bad" in req.body.get("tcUrl", "") else OK
+    with HookReceiver(origin_decides) as origin_hooks:
+        origin = make_server(vhost_extra=hooks_block({"on_connect": [origin_hooks.url("/o/clients")]}))
+        edge = make_server(vhost_extra=cluster_block("127.0.0.1:%d" % origin.port, extra="        token_traverse on;\n"))
+        peers.ffmpeg_publish(procs, origin.url("tt") + "?token=good", media.clip.path, loop=True)
+        origin.wait_log("start publish", 10)
+        base = "rtmp://127.0.0.1:%d/live" % edge.port
+        refused = procs.spawn("refused", ["rtmpdump", "-q", "-r", base + "/tt", "-t", base + "?token=bad", "--live",
+                                          "-B", "2", "-o", str(tmp_path / "refused.flv")])
+        assert refused.wait(15) != 0
+        assert "token traverse: origin refused the client" in edge.wait_log("token traverse", 5)
+        assert "start play" not in edge.log_text()
+        out = str(tmp_path / "good.flv")
+        good = procs.spawn("good", ["rtmpdump", "-q", "-r", base + "/tt", "-t", base + "?token=good", "--live",
+                                    "-B", "3", "-o", out], out=out)
+        assert good.wait(20) in (0, 2), good.output()   # 2: librtmp calls a live download "incomplete"
+        probe_ok(out)
+        # the origin saw each client's own tcUrl (with its token), then the edge's upstream
+        tc_urls = [r.body["tcUrl"] for r in origin_hooks.find(action="on_connect")]
+        assert any("token=bad" in t for t in tc_urls) and any("token=good" in t for t in tc_urls), tc_urls
+
+
+def test_edge_api_shows_the_upstream_and_hls_is_cut_from_the_pulled_stream(make_server, media, procs, tmp_path):
+    api, http = free_port(), free_port()
+    origin = make_server()
+    hls = ("    hls {\n        enabled on;\n        hls_fragment 2;\n        hls_window 6;\n"
+           "        hls_path ./objs/nginx/html;\n    }\n")
+    edge = make_server(global_extra=http_api_block(api) + "\nhttp_server { enabled on; listen %d; dir ./objs/nginx/html; }\n"
+                       % http, vhost_extra=cluster_block("127.0.0.1:%d" % origin.port) + hls)
+    wait_http_port(edge, api)
+    wait_http_port(edge, http)
+    peers.ffmpeg_publish(procs, origin.url("hs"), media.clip.path, loop=True)
+    origin.wait_log("start publish", 10)
+    player = peers.ffmpeg_play(procs, edge.url("hs"), str(tmp_path / "p.flv"), duration=12)
+    edge.wait_log("is live", 10)
+    # the API: the upstream is a client of the edge, typed edge-ingest, and the stream's publisher
+    ingest = wait_for(lambda: [c for c in api_get(api, "/api/v1/clients/")["clients"] if c["type"] == "edge-ingest"],
+                      10, message="edge-ingest client")[0]
+    up = ingest["upstream"]
+    assert up["origin"] == "127.0.0.1:%d" % origin.port and up["connected"] is True, ingest
+    assert up["origins"] == ["127.0.0.1:%d" % origin.port] and up["failovers"] == 0, ingest
+    assert up["server"].startswith("srsish/"), ingest
+    assert ingest["tcUrl"] == "rtmp://127.0.0.1:%d/live" % origin.port and ingest["publish"] is True, ingest
+    stream = [s for s in api_get(api, "/api/v1/streams/")["streams"] if s["name"] == "hs"][0]
+    assert stream["publish"]["active"] is True and stream["publish"]["cid"] == ingest["id"], stream
+    # HLS on the edge: segments of the pulled stream, served by the edge and playable
+    playlist = os.path.join(edge.workdir, "objs", "nginx", "html", "live", "hs.m3u8")
+    wait_for(lambda: os.path.exists(playlist) and open(playlist).read().count("#EXTINF") >= 2, 20,
+             message="two HLS segments on the edge")
+    hls_out = str(tmp_path / "hls.flv")
+    done = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i",
+                           "http://127.0.0.1:%d/live/hs.m3u8" % http, "-c", "copy", "-t", "3", "-f", "flv", hls_out],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    probe_ok(hls_out)
+    assert peers.wait_all([player], 30) == [0]
+
+
+def test_rtmpdump_stop_ends_a_late_play_on_an_edge_after_its_duration(make_server, media, procs, tmp_path):
+    """`rtmpdump --live -B 3` joining an edge stream that is pulled already gets about 3 s, then ends.
+
+    The play duration was counted on the source's timestamps, where the cached metadata and sequence
+    headers are as old as the stream: a late player was ended at once with a fraction of a second.
+    """
+    origin = make_server()
+    edge = make_server(vhost_extra=cluster_block("127.0.0.1:%d" % origin.port))
+    peers.ffmpeg_publish(procs, origin.url("b3"), media.clip.path, loop=True)
+    origin.wait_log("start publish", 10)
+    first = peers.ffmpeg_play(procs, edge.url("b3"), str(tmp_path / "first.flv"), duration=14, name="first")
+    edge.wait_log("is live", 10)
+    time.sleep(6)                       # the edge's stream is 6 s old when rtmpdump comes
+    out = str(tmp_path / "b3.flv")
+    started = time.monotonic()
+    dump = peers.rtmpdump_play(procs, edge.url("b3"), out, stop=3)
+    code = dump.wait(20)
+    took = time.monotonic() - started
+    assert code in (0, 2), dump.output()
+    assert 2.0 <= took < 8, took
+    assert 2.0 <= _video_seconds(out) <= 4.5
+    assert "play duration 3000 ms reached" in edge.log_text()
+    assert peers.wait_all([first], 30) == [0]
+
+
+def _video_seconds(path: str) -> float:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "packet=pts_time", "-select_streams", "v",
+                          "-of", "csv=p=0", path], capture_output=True, text=True, timeout=30)
+    times = [float(t) for t in out.stdout.split() if t.strip()]
+    assert times, out.stderr
+    return max(times) - min(times)

@@ -227,22 +227,29 @@ class EdgeCluster:
         return is_edge(vhost) and bool(vhost["cluster"]["token_traverse"])
 
     @staticmethod
-    def check_connect(vhost: dict, tc_url: str, app: str, param: str, client_id: str,
-                      extra: Optional[dict] = None) -> Optional[str]:
-        """Token traverse: send the client's connect (its tcUrl and query) to the origins in order.
+    def check_client(vhost: dict, req: Any, client_id: str, play: bool) -> Optional[str]:
+        """Token traverse: ask the origins, in order, whether they take this client (its tcUrl and query).
 
-        None when one accepted; else why (the origin's refusal, or that none answered).
+        SRS's edge only sends the client's `connect`; since SRS (and srsish) run on_connect when the client
+        plays or publishes, an origin never refuses that, so a player is checked by a `play` of its stream
+        with its tcUrl and query (the origin runs on_connect and on_play), closed at once. A publisher gets
+        SRS's connect (its push to the origin carries its query, and the origin's on_publish judges that).
+        None when an origin accepted; else why (the origin's refusal, or that none answered).
         """
         why = "no origin"
-        upstream_vhost = vhost["cluster"]["vhost"] or vhost["name"]
         for text in vhost["cluster"]["origin"]:
             host, port = parse_host_port(text)
-            target = Target(host, port, app, "", "", vhost=upstream_vhost, tc_url=tc_url)
+            target = Target(host, port, req.app, req.stream, req.param, tc_url=req.tcUrl)
+            upstream = RtmpUpstream(target, client_id)
             try:
-                RtmpUpstream(target, client_id).check_connect(TOKEN_TIMEOUT, extra)
+                if play:
+                    upstream.open("play", TOKEN_TIMEOUT, {"pageUrl": req.pageUrl})
+                    upstream.close()
+                else:
+                    upstream.check_connect(TOKEN_TIMEOUT, {"pageUrl": req.pageUrl})
                 return None
             except UpstreamError as e:
                 why = str(e)
-                if "refused:" in why:
-                    return f"token traverse: origin refused the connect: {why}"
+                if "refused:" in why or "closed the connection" in why:
+                    return f"token traverse: origin refused the client: {why}"
         return f"token traverse: no origin answered: {why}"

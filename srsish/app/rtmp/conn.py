@@ -189,11 +189,6 @@ class RtmpConn:
         if vhost is None or not vhost["enabled"]:
             self._reject(f"vhost {req.host} is not configured or disabled")
         self.vhost = vhost
-        edge = self.services.edge
-        if edge is not None and edge.token_traverse(vhost):
-            why = edge.check_connect(vhost, req.tcUrl, req.app, req.param, self.id, {"pageUrl": req.pageUrl})
-            if why is not None:
-                self._reject(why)
         self.session.accept_connect(
             window_ack_size=int(vhost["out_ack_size"]),
             chunk_size=int(vhost["chunk_size"]),
@@ -240,6 +235,12 @@ class RtmpConn:
         if refusal:
             self.access_refused = True   # no hook was called, so none is owed (on_close included)
             self._reject(refusal)
+        edge = self.services.edge
+        if edge is not None and edge.token_traverse(vhost):   # as SRS: once the stream is known
+            why = edge.check_client(vhost, req, self.id, play=isinstance(ev, se.PlayRequested))
+            if why is not None:
+                self.access_refused = True
+                self._reject(why)
         if isinstance(ev, se.PublishRequested):
             self.kind = "fmle-publish" if ev.fc_publish else "flash-publish"
             self._publish()

@@ -41,10 +41,14 @@ class PlayWriter(QueueWriter):
         return out
 
     def _count_duration(self, items: List[Any]) -> None:
+        # The timestamps the player is sent: a late player's metadata and sequence headers keep the
+        # source's old timestamps, and the step from them to the GOP cache is no time played.
+        relative = self.consumer.relative_timestamp
         for m in items:
             if type(m) is SharedMessage:
+                ts = relative(m.timestamp)
                 last = self._last_ts
-                if last is None or last > m.timestamp:
-                    last = m.timestamp
-                self.played_ms += m.timestamp - last
-                self._last_ts = m.timestamp
+                if last is None or last > ts:
+                    last = ts
+                self.played_ms += ts - last
+                self._last_ts = ts
