@@ -3,6 +3,9 @@ import logging
 
 import pytest
 
+from helpers.hook_backend import Backend
+from srsish.app.hooks.http_hooks import HttpHooks
+
 
 @pytest.fixture
 def hook_log():
@@ -20,3 +23,19 @@ def hook_log():
     yield lines
     logger.removeHandler(handler)
     logger.setLevel(old_level)
+
+
+@pytest.fixture
+def backend():
+    """A local HTTP hook backend that records requests (tests/helpers/hook_backend.py)."""
+    b = Backend()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def hooks():
+    """An HttpHooks with an in-memory outbox, closed after the test."""
+    h = HttpHooks("srv1", "svc1")
+    yield h
+    h.close()

@@ -20,20 +20,6 @@ def ctx(client_id: str, stream: str = "s") -> HookContext:
     return HookContext(client_id=client_id, ip="127.0.0.1", vhost="__defaultVhost__", app="live", stream=stream)
 
 
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def hooks():
-    h = HttpHooks("srv1", "svc1")
-    yield h
-    h.close()
-
-
 def test_backoff_doubles_to_the_cap_with_jitter():
     assert [backoff(n, 60, rng=lambda: 1.0) for n in (1, 2, 3, 7, 8, 30)] == [1, 2, 4, 60, 60, 60]
     assert backoff(3, 60, rng=lambda: 0.0) == 2.0          # jitter takes at most half away

@@ -14,7 +14,7 @@ import trustme
 from srsish import SIGNATURE
 from helpers.hook_backend import Backend, Reply
 from srsish.app.config import spec_defaults
-from srsish.app.hooks.http_hooks import HookContext, HookEvents, HttpHooks, build_body, judge_reply
+from srsish.app.hooks.http_hooks import HookContext, HookEvents, build_body, judge_reply
 from srsish.app.hooks.worker import AsyncCallWorker
 
 # The requests SRS 7.0.18 sent, captured on the wire (outside the repo; override with the env var).
@@ -48,20 +48,6 @@ def conf(event: str, *urls: str, **kw: object) -> dict:
 
 
 # ----------------------------------------------------------------------------- a real HTTP backend
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def hooks():
-    h = HttpHooks("srv1", "svc1")
-    yield h
-    h.close()
-
 
 def free_port() -> int:
     s = socket.socket()

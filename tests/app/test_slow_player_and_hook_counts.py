@@ -5,33 +5,18 @@ import pytest
 from gevent import socket
 
 from srsish.app.hooks.delivery_counts import DeliveryCounts
-from srsish.app.hooks.http_hooks import HttpHooks
 from srsish.app.live import writer as writer_module
 from srsish.app.live.consumer import Consumer
 from srsish.app.live.drops import PlayerDrops
 from srsish.kernel.message import SharedMessage
 
-from helpers.hook_backend import Backend, Reply
+from helpers.hook_backend import Reply
 from test_hook_outbox import ctx
 from test_http_hooks import conf, free_port
 from test_writer import RawWriter
 
 KEY = b"\x17\x01" + bytes(20)
 INTER = b"\x27\x01" + bytes(20)
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def hooks():
-    h = HttpHooks("srv1", "svc1")
-    yield h
-    h.close()
 
 
 def test_delivery_counts_start_every_outcome_of_the_kind_at_zero():
