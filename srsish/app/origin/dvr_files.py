@@ -13,6 +13,7 @@ from srsish.app.origin import sidecar
 from srsish.kernel import codec, flv, mp4
 from srsish.kernel.jitter import Jitter
 from srsish.kernel.message import MSG_DATA, SharedMessage
+from srsish.kernel.mp4_index import IndexedMp4Muxer
 from srsish.protocol import amf0
 
 
@@ -203,7 +204,7 @@ class Mp4File(DvrFile):
 
     def __init__(self, path: str, jitter_mode: str, log=None) -> None:
         super().__init__(path, jitter_mode, log)
-        self.muxer = mp4.Mp4Muxer(indexed=True)
+        self.muxer = IndexedMp4Muxer()
         self.has_keyframe = False
         self._warned = set()
         self._index = None

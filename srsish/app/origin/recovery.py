@@ -18,11 +18,12 @@ from srsish.app.hooks.events import HookContext
 from srsish.app.origin import dvr, dvr_files, hls, sidecar
 from srsish.core import naming, paths
 from srsish.core.log import get_logger
-from srsish.kernel import flv, mp4
+from srsish.kernel import flv
 from srsish.kernel.m3u8 import PlaylistEntry, render_media_playlist
+from srsish.kernel.mp4_index import IndexedMp4Muxer
 from srsish.kernel.ts_scan import scan_segment
 
-SIDECAR_END = dvr_files.TMP_SUFFIX + sidecar.SUFFIX      # "NAME.tmp.json", DVR and HLS alike
+SIDECAR_END = dvr_files.TMP_SUFFIX + sidecar.SUFFIX  # "NAME.tmp.json", DVR and HLS alike
 _KIND_ORDER = {"dvr": 0, "hls": 1}                 # a publisher's file before its segment: reports in that order
 
 
@@ -180,7 +181,7 @@ def finish_mp4(path: str, index_path: str) -> tuple:
         raise RecoveryError(f"no index {index_path}") from None
     with open(path, "r+b") as f:
         size = os.fstat(f.fileno()).st_size
-        muxer = mp4.Mp4Muxer.from_index(index, size)
+        muxer = IndexedMp4Muxer.from_index(index, size)
         f.truncate(muxer.size)
         trailer = muxer.finish()
         for offset, data in trailer.patches:
