@@ -5,9 +5,9 @@
     python3 bench/amf0_speed.py --number 2000 --repeat 7
 
 The command is the one ffmpeg sends to play (tests/helpers/amf0_captures.py), with the fields
-other clients add, eleven properties in all. The figure printed is microseconds per encode+decode
-cycle (best run). It used to be a timed assertion in tests/protocol/test_amf0.py (under 50 us); timing belongs
-here, where a loaded machine cannot fail a test.
+other clients add, eleven properties in all. The figure printed is microseconds per
+encode+decode cycle (best run). It used to be a timed assertion in tests/protocol/test_amf0.py
+(under 50 us); timing belongs here, where a loaded machine cannot fail a test.
 """
 import argparse
 import os

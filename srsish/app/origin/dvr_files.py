@@ -197,8 +197,8 @@ def duration_and_size(duration_ms: int, size: int) -> Tuple[bytes, bytes]:
 class Mp4File(DvrFile):
     """MP4 through the kernel muxer: H.264 and AAC tracks; the moov is written at the end.
 
-    The sample tables also go, at each checkpoint, to the index `FILE.tmp.idx` (kernel/mp4.py's
-    mp4_index.py), after the samples they describe: recovery trusts the index only as far as the file goes.
+    The sample tables also go, at each checkpoint, to the index `FILE.tmp.idx` (kernel/mp4_index.py),
+    after the samples they describe: recovery trusts the index only as far as the file goes.
     """
     format = "mp4"
 

@@ -249,7 +249,7 @@ def _scan_ts(f):
 
 
 def parse_playlist(text: str) -> List[PlaylistEntry]:
-    """The segments of a live playlist as hls.py writes it."""
+    """The segments of a live playlist as hls_playlist.py writes it."""
     entries: List[PlaylistEntry] = []
     first_seq, duration_ms, discontinuity = 0, 0, False
     for line in text.splitlines():
@@ -267,7 +267,7 @@ def parse_playlist(text: str) -> List[PlaylistEntry]:
 
 
 def add_to_playlist(root: str, m3u8_path: str, entry: PlaylistEntry, max_td_ms: float) -> bool:
-    """Append `entry` to the playlist (made if missing) unless it lists that URI already; atomic as hls.py's."""
+    """Append `entry` to the playlist (made if missing) unless it lists that URI already; atomic as hls_playlist.py's."""
     try:
         with open(m3u8_path, encoding="utf-8", errors="surrogateescape") as f:
             entries = parse_playlist(f.read())
