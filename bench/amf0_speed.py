@@ -4,37 +4,26 @@
     python3 bench/amf0_speed.py                 # best of 5 runs of 500 cycles
     python3 bench/amf0_speed.py --number 2000 --repeat 7
 
-The command is the one ffmpeg sends to publish, with the player-style fields added, eleven
-properties in all. The figure printed is microseconds per encode+decode cycle (best run).
-It used to be a timed assertion in tests/protocol/test_amf0.py (under 50 us); timing belongs
-here, where a loaded machine cannot fail a test.
+The command is the one ffmpeg sends to play (tests/helpers/amf0_captures.py), with the fields
+other clients add, eleven properties in all. The figure printed is microseconds per
+encode+decode cycle (best run). It used to be a timed assertion in tests/protocol/test_amf0.py
+(under 50 us); timing belongs here, where a loaded machine cannot fail a test.
 """
 import argparse
 import os
 import sys
 import timeit
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 
+from helpers.amf0_captures import PLAY_CONNECT_VALUES  # noqa: E402
 from srsish.protocol.amf0 import decode_command, encode  # noqa: E402
 
-CONNECT_VALUES = [
-    "connect",
-    1.0,
-    {
-        "app": "live",
-        "flashVer": "LNX 9,0,124,2",
-        "tcUrl": "rtmp://127.0.0.1:58733/live",
-        "fpad": False,
-        "capabilities": 15.0,
-        "audioCodecs": 4071.0,
-        "videoCodecs": 252.0,
-        "videoFunction": 1.0,
-        "type": "nonprivate",
-        "swfUrl": "rtmp://h/live",
-        "objectEncoding": 0.0,
-    },
-]
+# ffmpeg's play connect (the test suite's capture) with the fields other clients add.
+CONNECT_VALUES = [*PLAY_CONNECT_VALUES[:2], {**PLAY_CONNECT_VALUES[2], "type": "nonprivate",
+                                             "swfUrl": "rtmp://h/live", "objectEncoding": 0.0}]
 
 
 def main() -> None:

@@ -29,7 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from srsish.app.config import load_config  # noqa: E402
-from srsish.app.origin.hls import Hls, HlsStreams  # noqa: E402
+from srsish.app.origin.hls import Hls  # noqa: E402
+from srsish.app.origin.hls_playlist import HlsStreams  # noqa: E402
 from srsish.app.hooks.http_hooks import HookContext  # noqa: E402
 from srsish.app.origin.hub import OriginContext  # noqa: E402
 from srsish.core.naming import DEFAULT_VHOST  # noqa: E402

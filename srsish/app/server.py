@@ -29,7 +29,7 @@ from srsish.app.http.tls import https_blocks, load_server_context
 from srsish.app.live.drops import PlayerDrops
 from srsish.app.live.source import SourceRegistry
 from srsish.app.origin import recovery
-from srsish.app.origin.hls import HlsStreams
+from srsish.app.origin.hls_playlist import HlsStreams
 from srsish.app.origin.hub import OriginContext, OriginHub
 from srsish.app.rtmp.conn import RtmpConn, RtmpServices
 from srsish.app.stats import Statistic, VhostIds, live_streams

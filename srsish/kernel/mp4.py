@@ -9,13 +9,10 @@ Pure: every call returns the bytes to write and the caller owns the file. The la
 grows past 4 GiB the `free` box and the mdat header are rewritten together as one 16-byte
 mdat header with a 64-bit size, so the sample offsets never move (QuickTime's `wide` trick).
 
-An `indexed` muxer also keeps an index for crash recovery: `index_records()` hands out, as
-bytes to append to a side file, the layout, the codec configurations and every sample added
-since the last call; `Mp4Muxer.from_index()` rebuilds the muxer from that file, so `finish()`
-can complete a file whose writer died (see `Mp4Index`).
+For crash recovery, mp4_index.py's IndexedMp4Muxer also hands out an index of the samples as
+they are added, and rebuilds a muxer from it, so `finish()` can complete a file whose writer died.
 """
 import struct
-import zlib
 from array import array
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -157,77 +154,6 @@ class _Track:
         return (self.times[-1] - self.times[0] + self.durations()[-1]) if self.times else 0
 
 
-class Mp4Index:
-    """The index file's format: a magic, then records `kind(4) length(4) payload crc32(4)`.
-
-    Records are only ever appended; the CRC (of kind, length and payload) tells a whole record
-    from a torn one or from the zeros a power loss can leave at a file's end.
-    """
-    MAGIC = b"SRSISHX1"
-    LAYOUT = b"LAYO"            # free box offset, mdat header offset, first sample offset
-    VIDEO_CONFIG = b"VCFG"      # avcC record
-    AUDIO_CONFIG = b"ACFG"      # AudioSpecificConfig
-    SAMPLES = b"SMPL"           # SAMPLE_FORMAT entries in file order
-    LAYOUT_FORMAT = struct.Struct(">QQQ")
-    SAMPLE_FORMAT = struct.Struct(">BQIqiB")    # track (0 video, 1 audio), offset, size, time, ctts, keyframe
-    VIDEO, AUDIO = 0, 1
-    _HEAD = struct.Struct(">4sI")
-    _CRC = struct.Struct(">I")
-
-    @classmethod
-    def record(cls, kind: bytes, payload: bytes) -> bytes:
-        head = cls._HEAD.pack(kind, len(payload))
-        return head + payload + cls._CRC.pack(zlib.crc32(payload, zlib.crc32(head)))
-
-    @classmethod
-    def records(cls, data: bytes):
-        """(kind, payload) of every whole record, in order, up to the first torn or damaged one."""
-        if data[:len(cls.MAGIC)] != cls.MAGIC:
-            return
-        pos, n = len(cls.MAGIC), len(data)
-        while pos + cls._HEAD.size + cls._CRC.size <= n:
-            kind, length = cls._HEAD.unpack_from(data, pos)
-            end = pos + cls._HEAD.size + length
-            if end + cls._CRC.size > n:
-                return
-            payload = bytes(data[pos + cls._HEAD.size:end])
-            if cls._CRC.unpack_from(data, end)[0] != zlib.crc32(payload, zlib.crc32(data[pos:pos + cls._HEAD.size])):
-                return
-            yield kind, payload
-            pos = end + cls._CRC.size
-
-
-class _IndexWriter:
-    """The part of an indexed muxer's state not yet handed out by `index_records()`."""
-
-    def __init__(self) -> None:
-        self.started = False
-        self.configs: dict = {}          # kind -> the config last written to the index
-        self.pending = bytearray()       # SAMPLE_FORMAT entries not yet handed out
-
-    def sample(self, t: _Track, offset: int, size: int, time: int, ctts: int, keyframe: bool) -> None:
-        track = Mp4Index.VIDEO if t.kind == "vide" else Mp4Index.AUDIO
-        self.pending += Mp4Index.SAMPLE_FORMAT.pack(track, offset, size, time, ctts, 1 if keyframe else 0)
-
-    def records(self, muxer: "Mp4Muxer") -> bytes:
-        out = []
-        if not self.started:
-            self.started = True
-            out.append(Mp4Index.MAGIC)
-            out.append(Mp4Index.record(Mp4Index.LAYOUT, Mp4Index.LAYOUT_FORMAT.pack(
-                muxer._free_at, muxer._mdat_at, muxer._mdat_at + 8)))
-        # Track ids follow the order configurations first came in: keep that order.
-        for t in muxer._tracks:
-            kind = Mp4Index.VIDEO_CONFIG if t.kind == "vide" else Mp4Index.AUDIO_CONFIG
-            if self.configs.get(kind) != t.config:
-                self.configs[kind] = t.config
-                out.append(Mp4Index.record(kind, t.config))
-        if self.pending:
-            out.append(Mp4Index.record(Mp4Index.SAMPLES, bytes(self.pending)))
-            self.pending = bytearray()
-        return b"".join(out)
-
-
 @dataclass(frozen=True)
 class Mp4Trailer:
     """What closing the file takes: write each patch at its offset, then append `moov`."""
@@ -238,7 +164,7 @@ class Mp4Trailer:
 class Mp4Muxer:
     """Builds one MP4 file; the caller writes every returned byte string in order."""
 
-    def __init__(self, indexed: bool = False) -> None:
+    def __init__(self) -> None:
         self.video: Optional[_Track] = None
         self.audio: Optional[_Track] = None
         self._tracks: List[_Track] = []
@@ -247,7 +173,6 @@ class Mp4Muxer:
         self._mdat_at = 0
         self._last_track: Optional[_Track] = None
         self._begun = False
-        self._index: Optional[_IndexWriter] = _IndexWriter() if indexed else None
 
     @property
     def size(self) -> int:
@@ -362,61 +287,8 @@ class Mp4Muxer:
         t.data_bytes += size
         self._pos += size
 
-    # -- the recovery index ----------------------------------------------------------------
     def _record(self, t: _Track, time: int, ctts: int, keyframe: bool, size: int) -> None:
-        if self._index is not None:
-            if not self._begun:
-                raise Mp4Error("begin() first")
-            self._index.sample(t, self._pos, size, time, ctts, keyframe)
-
-    def index_records(self) -> bytes:
-        """What the index file lacks (append it, after the samples it names are written): b"" when nothing."""
-        if self._index is None:
-            raise Mp4Error("this muxer keeps no index")
-        if not self._begun:
-            return b""
-        return self._index.records(self)
-
-    @classmethod
-    def from_index(cls, index: bytes, data_end: int) -> "Mp4Muxer":
-        """The muxer of an index file, holding every sample whose bytes end by `data_end` (the file's size).
-
-        A torn or damaged record ends the index there; Mp4Error when it does not even hold the layout.
-        """
-        muxer = cls()
-        layout = None
-        for kind, payload in Mp4Index.records(index):
-            if kind == Mp4Index.LAYOUT:
-                layout = Mp4Index.LAYOUT_FORMAT.unpack(payload)
-                muxer._free_at, muxer._mdat_at, muxer._pos = layout
-                muxer._begun = True
-            elif layout is None:
-                break
-            elif kind == Mp4Index.VIDEO_CONFIG:
-                muxer.set_video_config(payload)
-            elif kind == Mp4Index.AUDIO_CONFIG:
-                muxer.set_audio_config(payload)
-            elif kind == Mp4Index.SAMPLES:
-                if not muxer._restore_samples(payload, data_end):
-                    break
-        if layout is None:
-            raise Mp4Error("the index holds no file layout")
-        return muxer
-
-    def _restore_samples(self, payload: bytes, data_end: int) -> bool:
-        """Add the samples of one SAMPLES record; False at the first one that cannot be (the index ends there)."""
-        fmt = Mp4Index.SAMPLE_FORMAT
-        for i in range(len(payload) // fmt.size):
-            kind, offset, size, time, ctts, keyframe = fmt.unpack_from(payload, i * fmt.size)
-            t = self.video if kind == Mp4Index.VIDEO else self.audio
-            if t is None or offset != self._pos or offset + size > data_end or (t.times and time <= t.times[-1]):
-                return False
-            t.times.append(time)
-            t.ctts.append(ctts)
-            if keyframe:
-                t.sync.append(t.count + 1)
-            self._place(t, size)
-        return True
+        """Called before each sample is placed, at the offset it will take; mp4_index.py's muxer keeps them."""
 
     def finish(self) -> Mp4Trailer:
         """The mdat size patch and the moov, built from everything added so far."""

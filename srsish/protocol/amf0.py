@@ -10,16 +10,17 @@ Pure functions over bytes (sans-IO). Mapping used by `encode`:
 
 `decode` returns numbers as float, objects as dict (key order kept), ECMA arrays as EcmaArray,
 strict arrays as list, XML documents as str and typed objects as dict (the class name is dropped).
-The AVM+ marker 0x11 switches one value to AMF3; only the scalar AMF3 values that RTMP encoders put
-in type-17 commands are understood. Every malformed input raises Amf0Error, never IndexError,
-struct.error or RecursionError.
+The AVM+ marker 0x11 switches one value to AMF3 (amf3.py: only the scalar values that RTMP
+encoders put in type-17 commands). The value types and Amf0Error are amf_values.py's, named here
+too since they are this module's interface. Every malformed input raises Amf0Error, never
+IndexError, struct.error or RecursionError.
 """
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
-from srsish.core.errors import ProtocolError
+from srsish.protocol import amf3
+from srsish.protocol.amf_values import UNDEFINED, Amf0Date, Amf0Error, EcmaArray, Undefined, read_utf8, truncated
 
 __all__ = [
     "Amf0Date",
@@ -76,55 +77,6 @@ _S_DATE_BODY = struct.Struct(">dh")
 
 _OBJECT_END_BYTES = b"\x00\x00\x09"
 _MAX_U16 = 0xFFFF
-
-
-class Amf0Error(ProtocolError):
-    """Malformed AMF0 (or embedded AMF3) input; the message names what and at which offset."""
-
-    def __init__(self, message: str, offset: int | None = None) -> None:
-        super().__init__(message)
-        self.offset = offset
-
-
-class Undefined:
-    """The AMF0 `undefined` value (marker 0x06); use the singleton UNDEFINED."""
-
-    __slots__ = ()
-    _instance: Undefined | None = None
-
-    def __new__(cls) -> Undefined:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "UNDEFINED"
-
-    def __reduce__(self) -> str:
-        return "UNDEFINED"
-
-
-UNDEFINED = Undefined()
-
-
-class EcmaArray(dict):
-    """An AMF0 ECMA array (marker 0x08), e.g. onMetaData; a plain dict encodes as an object (0x03)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return f"EcmaArray({dict.__repr__(self)})"
-
-
-@dataclass(frozen=True)
-class Amf0Date:
-    """An AMF0 date (marker 0x0B): milliseconds since the Unix epoch, and a timezone the spec says to leave 0."""
-
-    ms: float
-    tz: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,32 +217,16 @@ def decode_command(payload: bytes, amf3: bool = False) -> list:
     return decode_all(payload, 1)
 
 
-def _truncated(what: str, at: int, need: int, n: int) -> Amf0Error:
-    return Amf0Error(
-        f"AMF0 truncated {what} at offset {at}: need {need} bytes, {max(n - at, 0)} left", at
-    )
-
-
-def _read_utf8(data: bytes, pos: int, length: int, what: str) -> tuple[str, int]:
-    end = pos + length
-    if end > len(data):
-        raise _truncated(what, pos, length, len(data))
-    try:
-        return data[pos:end].decode("utf-8"), end
-    except UnicodeDecodeError as e:
-        raise Amf0Error(f"AMF0 {what} at offset {pos} is not valid UTF-8 (byte {pos + e.start})", pos) from None
-
-
 def _read_key(data: bytes, pos: int, n: int) -> tuple[str, int]:
     if pos + 2 > n:
-        raise _truncated("property name length", pos, 2, n)
+        raise truncated("property name length", pos, 2, n)
     length = (data[pos] << 8) | data[pos + 1]
     pos += 2
     if not length:
         return "", pos
     end = pos + length
     if end > n:
-        raise _truncated("property name", pos, length, n)
+        raise truncated("property name", pos, length, n)
     try:
         return data[pos:end].decode("utf-8"), end
     except UnicodeDecodeError as e:
@@ -307,7 +243,7 @@ def _decode_properties(data: bytes, pos: int, depth: int, amf3_strings: list, re
         key, pos = _read_key(data, pos, n)
         if not key:
             if pos >= n:
-                raise _truncated(f"{what} (no object-end marker)", start, 3, n)
+                raise truncated(f"{what} (no object-end marker)", start, 3, n)
             if data[pos] == _OBJECT_END:
                 return pos + 1
         value, pos = _decode_value(data, pos, depth, amf3_strings)
@@ -346,13 +282,13 @@ def _decode_value(data: bytes, pos: int, depth: int, amf3_strings: list) -> tupl
 
     if marker == _STRING:
         if pos + 2 > n:
-            raise _truncated("string length", pos, 2, n)
+            raise truncated("string length", pos, 2, n)
         length = (data[pos] << 8) | data[pos + 1]
-        return _read_utf8(data, pos + 2, length, "string")
+        return read_utf8(data, pos + 2, length, "string")
 
     if marker == _NUMBER:
         if pos + 8 > n:
-            raise _truncated("number", pos, 8, n)
+            raise truncated("number", pos, 8, n)
         return _S_DOUBLE.unpack_from(data, pos)[0], pos + 8
 
     if marker == _OBJECT or marker == _TYPED_OBJECT or marker == _ECMA_ARRAY or marker == _STRICT_ARRAY:
@@ -364,12 +300,12 @@ def _decode_value(data: bytes, pos: int, depth: int, amf3_strings: list) -> tupl
             return obj, _decode_properties(data, pos, depth, amf3_strings, obj, "object")
         if marker == _ECMA_ARRAY:
             if pos + 4 > n:
-                raise _truncated("ECMA array count", pos, 4, n)
+                raise truncated("ECMA array count", pos, 4, n)
             arr = EcmaArray()
             return arr, _decode_ecma_properties(data, pos + 4, depth, amf3_strings, arr)
         if marker == _STRICT_ARRAY:
             if pos + 4 > n:
-                raise _truncated("strict array count", pos, 4, n)
+                raise truncated("strict array count", pos, 4, n)
             count = _S_U32.unpack_from(data, pos)[0]
             pos += 4
             # No preallocation from the untrusted count: each element takes at least one byte,
@@ -381,8 +317,8 @@ def _decode_value(data: bytes, pos: int, depth: int, amf3_strings: list) -> tupl
             return items, pos
         # Typed object: a class name, then properties as in an anonymous object.
         if pos + 2 > n:
-            raise _truncated("typed object class name length", pos, 2, n)
-        _, pos = _read_utf8(data, pos + 2, (data[pos] << 8) | data[pos + 1], "typed object class name")
+            raise truncated("typed object class name length", pos, 2, n)
+        _, pos = read_utf8(data, pos + 2, (data[pos] << 8) | data[pos + 1], "typed object class name")
         obj = {}
         return obj, _decode_properties(data, pos, depth, amf3_strings, obj, "typed object")
 
@@ -390,107 +326,25 @@ def _decode_value(data: bytes, pos: int, depth: int, amf3_strings: list) -> tupl
         return None, pos
     if marker == _BOOLEAN:
         if pos >= n:
-            raise _truncated("boolean", pos, 1, n)
+            raise truncated("boolean", pos, 1, n)
         return data[pos] != 0, pos + 1
     if marker == _UNDEFINED or marker == _UNSUPPORTED:
         return UNDEFINED, pos
     if marker == _LONG_STRING or marker == _XML_DOCUMENT:
         what = "long string" if marker == _LONG_STRING else "XML document"
         if pos + 4 > n:
-            raise _truncated(f"{what} length", pos, 4, n)
-        return _read_utf8(data, pos + 4, _S_U32.unpack_from(data, pos)[0], what)
+            raise truncated(f"{what} length", pos, 4, n)
+        return read_utf8(data, pos + 4, _S_U32.unpack_from(data, pos)[0], what)
     if marker == _DATE:
         if pos + 10 > n:
-            raise _truncated("date", pos, 10, n)
+            raise truncated("date", pos, 10, n)
         ms, tz = _S_DATE_BODY.unpack_from(data, pos)
         return Amf0Date(ms, tz), pos + 10
     if marker == _AVMPLUS:
-        return _decode_amf3(data, pos, amf3_strings)
+        return amf3.decode_value(data, pos, amf3_strings)
     if marker in _MARKER_NAMES:
         raise Amf0Error(f"AMF0 {_MARKER_NAMES[marker]} marker 0x{marker:02x} at offset {at} is not supported", at)
     raise Amf0Error(f"unknown AMF0 marker 0x{marker:02x} at offset {at}", at)
-
-
-# ---------------------------------------------------------------------------------------------
-# AMF3, only as far as RTMP type-17 commands need it
-
-
-_AMF3_NAMES = {
-    0x07: "XML document",
-    0x08: "date",
-    0x09: "array",
-    0x0A: "object",
-    0x0B: "XML",
-    0x0C: "byte array",
-    0x0D: "vector<int>",
-    0x0E: "vector<uint>",
-    0x0F: "vector<double>",
-    0x10: "vector<object>",
-    0x11: "dictionary",
-}
-
-
-def _read_u29(data: bytes, pos: int) -> tuple[int, int]:
-    """AMF3's variable-length 29-bit unsigned integer: 7 bits in each of up to 3 bytes, then 8."""
-    n = len(data)
-    value = 0
-    for i in range(4):
-        if pos >= n:
-            raise _truncated("AMF3 U29 integer", pos, 1, n)
-        b = data[pos]
-        pos += 1
-        if i == 3:
-            return (value << 8) | b, pos
-        value = (value << 7) | (b & 0x7F)
-        if not b & 0x80:
-            return value, pos
-    raise AssertionError("unreachable")
-
-
-def _decode_amf3(data: bytes, pos: int, strings: list) -> tuple[object, int]:
-    n = len(data)
-    if pos >= n:
-        raise Amf0Error(f"AMF0 truncated: no AMF3 marker after AVM+ switch at offset {pos}", pos)
-    marker = data[pos]
-    at = pos
-    pos += 1
-    if marker == 0x00:
-        return UNDEFINED, pos
-    if marker == 0x01:
-        return None, pos
-    if marker == 0x02:
-        return False, pos
-    if marker == 0x03:
-        return True, pos
-    if marker == 0x04:
-        value, pos = _read_u29(data, pos)
-        if value & 0x10000000:
-            value -= 0x20000000
-        # Numbers decode as float everywhere, whichever AMF version carried them.
-        return float(value), pos
-    if marker == 0x05:
-        if pos + 8 > n:
-            raise _truncated("AMF3 double", pos, 8, n)
-        return _S_DOUBLE.unpack_from(data, pos)[0], pos + 8
-    if marker == 0x06:
-        ref_at = pos
-        header, pos = _read_u29(data, pos)
-        if not header & 1:
-            index = header >> 1
-            if index >= len(strings):
-                raise Amf0Error(
-                    f"AMF3 string reference {index} at offset {ref_at} points past the {len(strings)} strings seen",
-                    ref_at,
-                )
-            return strings[index], pos
-        value, pos = _read_utf8(data, pos, header >> 1, "AMF3 string")
-        if value:  # the empty string is never added to the reference table
-            strings.append(value)
-        return value, pos
-    name = _AMF3_NAMES.get(marker)
-    if name is not None:
-        raise Amf0Error(f"AMF3 {name} marker 0x{marker:02x} at offset {at} is not supported", at)
-    raise Amf0Error(f"unknown AMF3 marker 0x{marker:02x} at offset {at}", at)
 
 
 def first_object(payload: bytes) -> dict:

@@ -10,6 +10,7 @@ import pytest
 
 from srsish.app.hooks.http_hooks import HookContext
 from srsish.app.origin import dvr as dvr_mod
+from srsish.app.origin import dvr_files
 from srsish.app.origin.hub import OriginContext, OriginHub
 from srsish.core import paths
 from srsish.kernel import flv
@@ -84,10 +85,10 @@ def test_existing_names_get_a_counter():
 
 def test_metadata_gets_duration_and_filesize_slots():
     meta = amf0.EcmaArray(duration=0.0, width=320.0, filesize=7.0, encoder="Lavf")
-    body, (dur_at, size_at) = dvr_mod.metadata_with_placeholders(amf0.encode("onMetaData", meta))
+    body, (dur_at, size_at) = dvr_files.metadata_with_placeholders(amf0.encode("onMetaData", meta))
     patched = bytearray(body)
-    patched[dur_at:dur_at + 8] = dvr_mod._DOUBLE.pack(6.5)
-    patched[size_at:size_at + 8] = dvr_mod._DOUBLE.pack(12345.0)
+    patched[dur_at:dur_at + 8] = dvr_files._DOUBLE.pack(6.5)
+    patched[size_at:size_at + 8] = dvr_files._DOUBLE.pack(12345.0)
     name, values = amf0.decode_all(bytes(patched))
     assert name == "onMetaData" and list(values)[-2:] == ["duration", "filesize"]
     assert (values["duration"], values["filesize"], values["width"]) == (6.5, 12345.0, 320.0)
@@ -176,7 +177,7 @@ def test_a_disk_error_ends_the_recording_but_keeps_the_file(tmp_path, fmt, monke
     feature, hooks = _feature(tmp_path, fmt)
     feature.on_publish()
     written = {"n": 0}
-    real_write = dvr_mod.DvrFile.write
+    real_write = dvr_files.DvrFile.write
 
     def failing_write(self, *parts):
         written["n"] += 1
@@ -184,7 +185,7 @@ def test_a_disk_error_ends_the_recording_but_keeps_the_file(tmp_path, fmt, monke
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(self, *parts)
 
-    monkeypatch.setattr(dvr_mod.DvrFile, "write", failing_write)
+    monkeypatch.setattr(dvr_files.DvrFile, "write", failing_write)
     with pytest.raises(OSError):
         for msg in _messages(100):
             feature.on_media(msg)
@@ -230,7 +231,7 @@ def _logger(name):
 
 def test_a_close_that_fails_is_logged(tmp_path):
     log, lines = _logger("close")
-    f = dvr_mod.FlvFile(str(tmp_path / "s.flv"), "full", True, log)
+    f = dvr_files.FlvFile(str(tmp_path / "s.flv"), "full", True, log)
     f.start()
 
     class FailingClose:
@@ -260,8 +261,8 @@ def test_the_hub_logs_a_feature_that_cannot_even_close(tmp_path, monkeypatch):
     def no_rename(src, dst):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(dvr_mod.DvrFile, "write", no_space)
-    monkeypatch.setattr(dvr_mod.os, "rename", no_rename)
+    monkeypatch.setattr(dvr_files.DvrFile, "write", no_space)
+    monkeypatch.setattr(dvr_files.os, "rename", no_rename)
     hub.on_media(SharedMessage(MSG_VIDEO, 0, AVC_SH))
     assert hub.features == [] and feature.file is None and hooks.calls == []
     assert any("on_media failed" in line and "No space left" in line for line in lines), lines

@@ -3,7 +3,8 @@ import os
 
 from srsish.app.config import load_config
 from srsish.app.hooks.http_hooks import HookContext
-from srsish.app.origin.hls import Hls, HlsStreams
+from srsish.app.origin.hls import Hls
+from srsish.app.origin.hls_playlist import HlsStreams
 from srsish.app.origin.hub import OriginContext
 from srsish.kernel.message import MSG_AUDIO, MSG_VIDEO, SharedMessage
 

@@ -9,7 +9,8 @@ from srsish.app.config import spec_defaults
 from srsish.app.hooks.http_hooks import HookContext
 from srsish.app.origin import dvr as dvr_mod
 from srsish.app.origin import recovery
-from srsish.app.origin.hls import Hls, HlsStreams
+from srsish.app.origin.hls import Hls
+from srsish.app.origin.hls_playlist import HlsStreams
 from srsish.app.origin.hub import OriginContext
 from srsish.kernel import flv
 from srsish.kernel.message import MSG_AUDIO, MSG_DATA, MSG_VIDEO, SharedMessage

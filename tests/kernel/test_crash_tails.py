@@ -4,6 +4,7 @@ import struct
 import pytest
 
 from srsish.kernel import flv, mp4, ts
+from srsish.kernel.mp4_index import IndexedMp4Muxer
 from srsish.kernel.ts_scan import scan_segment
 
 # Real codec configurations (x264, ffmpeg's AAC), as FLV sequence-header bodies; as in test_mp4.py / test_ts.py.
@@ -70,7 +71,7 @@ def _feed(muxer: mp4.Mp4Muxer, frames: range) -> bytes:
 
 
 def _muxer(indexed: bool) -> (mp4.Mp4Muxer, bytes):
-    m = mp4.Mp4Muxer(indexed=indexed)
+    m = IndexedMp4Muxer() if indexed else mp4.Mp4Muxer()
     head = m.begin()
     m.set_video_config(mp4.flv_avc_config(AVC_SH_320x240))
     m.set_audio_config(mp4.flv_aac_config(AAC_SH_44100_MONO))
@@ -97,7 +98,7 @@ def test_mp4_index_round_trip_gives_the_file_the_writer_would_have_closed():
     ref_data += _feed(reference, range(0, 60))
     expected = _complete(reference, ref_data)
 
-    restored = mp4.Mp4Muxer.from_index(index, len(data))
+    restored = IndexedMp4Muxer.from_index(index, len(data))
     assert restored.size == len(data) and restored.duration_ms == reference.duration_ms
     assert _complete(restored, data) == expected
 
@@ -116,14 +117,14 @@ def test_mp4_index_is_trusted_only_as_far_as_the_file_and_whole_records_go():
     assert ref_data == data[:checkpoint]
 
     torn = index + late[:len(late) // 2]                               # the last append did not finish
-    assert _complete(mp4.Mp4Muxer.from_index(torn, len(data)), data[:checkpoint]) == expected
+    assert _complete(IndexedMp4Muxer.from_index(torn, len(data)), data[:checkpoint]) == expected
     damaged = index + late[:-1] + bytes([late[-1] ^ 1])                # its CRC is wrong
-    assert _complete(mp4.Mp4Muxer.from_index(damaged, len(data)), data[:checkpoint]) == expected
+    assert _complete(IndexedMp4Muxer.from_index(damaged, len(data)), data[:checkpoint]) == expected
     # The index got to the disk, the samples of its last record did not all: those are left out.
-    short = mp4.Mp4Muxer.from_index(index + late, checkpoint + 10)
+    short = IndexedMp4Muxer.from_index(index + late, checkpoint + 10)
     assert short.size == checkpoint and short.sample_count == reference.sample_count
     with pytest.raises(mp4.Mp4Error):
-        mp4.Mp4Muxer.from_index(b"SRSISHX1", 100)                      # no layout: nothing to build on
+        IndexedMp4Muxer.from_index(b"SRSISHX1", 100)                      # no layout: nothing to build on
 
 
 def test_mp4_restored_file_parses_with_its_samples_where_they_are():
@@ -131,16 +132,10 @@ def test_mp4_restored_file_parses_with_its_samples_where_they_are():
     index = m.index_records()
     data += _feed(m, range(0, 50))
     index += m.index_records()
-    whole = _complete(mp4.Mp4Muxer.from_index(index, len(data)), data)
+    whole = _complete(IndexedMp4Muxer.from_index(index, len(data)), data)
     boxes = top_boxes(whole)
     assert [b[0] for b in boxes] == [b"ftyp", b"free", b"mdat", b"moov"]
     assert boxes[2][1] + boxes[2][2] == len(data)                    # the mdat holds every sample
-
-
-def test_an_unindexed_muxer_has_no_index():
-    m, _ = _muxer(False)
-    with pytest.raises(mp4.Mp4Error):
-        m.index_records()
 
 
 # ----------------------------------------------------------------------------- TS

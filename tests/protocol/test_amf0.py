@@ -6,6 +6,15 @@ import random
 
 import pytest
 
+from helpers.amf0_captures import (
+    FFMPEG_ONMETADATA,
+    FFMPEG_PLAY_CONNECT,
+    FFMPEG_PUBLISH_CONNECT,
+    ONMETADATA_VALUES,
+    PLAY_CONNECT_VALUES,
+    PUBLISH_CONNECT_VALUES,
+    h,
+)
 from srsish.core.errors import ProtocolError
 from srsish.protocol.amf0 import (
     MAX_DEPTH,
@@ -19,11 +28,6 @@ from srsish.protocol.amf0 import (
     decode_command,
     encode,
 )
-
-
-def h(text: str) -> bytes:
-    """Hex with whitespace allowed, so vectors can be laid out field by field."""
-    return bytes.fromhex("".join(text.split()))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -194,90 +198,6 @@ def test_srs_scenario_connect_result():
 
 # ------------------------------------------------------------------------------------------------
 # Real captures.
-
-# ffmpeg 5.1.9 `ffmpeg -i rtmp://127.0.0.1:58733/live/x`: the connect command (type 20) payload,
-# reassembled from its two chunks (128 + 69 bytes) as captured after our server's handshake.
-FFMPEG_PLAY_CONNECT = h(
-    """
-    020007636f6e6e656374003ff00000000000000300036170700200046c697665
-    0008666c61736856657202000d4c4e5820392c302c3132342c32000574635572
-    6c02001b72746d703a2f2f3132372e302e302e313a35383733332f6c69766500
-    04667061640100000c6361706162696c697469657300402e000000000000000b
-    617564696f436f646563730040afce0000000000000b766964656f436f646563
-    7300406f800000000000000d766964656f46756e6374696f6e003ff000000000
-    0000000009
-    """
-)
-
-# ffmpeg 5.1.9 publishing: `ffmpeg -re -f lavfi -i testsrc ... -f flv rtmp://127.0.0.1:44561/live/x`.
-FFMPEG_PUBLISH_CONNECT = h(
-    """
-    020007636f6e6e656374003ff00000000000000300036170700200046c697665
-    00047479706502000a6e6f6e707269766174650008666c617368566572020024
-    464d4c452f332e302028636f6d70617469626c653b204c61766635392e32372e
-    313030290005746355726c02001b72746d703a2f2f3132372e302e302e313a34
-    343536312f6c697665000009
-    """
-)
-
-# ffmpeg 5.1.9's FLV muxer: the onMetaData script tag body of a 0.2 s testsrc (flv1) + sine (aac) file.
-FFMPEG_ONMETADATA = h(
-    """
-    02000a6f6e4d65746144617461080000000c00086475726174696f6e003fcc8b
-    4395810625000577696474680040500000000000000006686569676874004048
-    000000000000000d766964656f64617461726174650040686a00000000000009
-    6672616d6572617465004024000000000000000c766964656f636f6465636964
-    004000000000000000000d617564696f6461746172617465004050d880000000
-    00000f617564696f73616d706c65726174650040e5888000000000000f617564
-    696f73616d706c6573697a65004030000000000000000673746572656f010000
-    0c617564696f636f6465636964004024000000000000000866696c6573697a65
-    0040b2840000000000000009
-    """
-)
-
-PLAY_CONNECT_VALUES = [
-    "connect",
-    1.0,
-    {
-        "app": "live",
-        "flashVer": "LNX 9,0,124,2",
-        "tcUrl": "rtmp://127.0.0.1:58733/live",
-        "fpad": False,
-        "capabilities": 15.0,
-        "audioCodecs": 4071.0,
-        "videoCodecs": 252.0,
-        "videoFunction": 1.0,
-    },
-]
-
-PUBLISH_CONNECT_VALUES = [
-    "connect",
-    1.0,
-    {
-        "app": "live",
-        "type": "nonprivate",
-        "flashVer": "FMLE/3.0 (compatible; Lavf59.27.100)",
-        "tcUrl": "rtmp://127.0.0.1:44561/live",
-    },
-]
-
-ONMETADATA_VALUES = [
-    "onMetaData",
-    EcmaArray(
-        duration=0.223,
-        width=64.0,
-        height=48.0,
-        videodatarate=195.3125,
-        framerate=10.0,
-        videocodecid=2.0,
-        audiodatarate=67.3828125,
-        audiosamplerate=44100.0,
-        audiosamplesize=16.0,
-        stereo=False,
-        audiocodecid=10.0,
-        filesize=4740.0,
-    ),
-]
 
 CAPTURES = [
     ("ffmpeg-play-connect", FFMPEG_PLAY_CONNECT, PLAY_CONNECT_VALUES),
@@ -599,94 +519,3 @@ def test_encode_nesting_limit():
     loop["self"] = loop
     with pytest.raises(ValueError):
         encode(loop)
-
-
-# ------------------------------------------------------------------------------------------------
-# AMF3 inside type-17 commands (format byte 0x00, then AMF0 with AVM+ 0x11 switches).
-
-
-@pytest.mark.parametrize(
-    "amf3,value",
-    [
-        ("00", UNDEFINED),
-        ("01", None),
-        ("02", False),
-        ("03", True),
-        ("04 00", 0.0),
-        ("04 7f", 127.0),
-        ("04 8100", 128.0),
-        ("04 ff7f", 16383.0),
-        ("04 818000", 16384.0),
-        ("04 ffff7f", 2097151.0),
-        ("04 80c08000", 2097152.0),
-        ("04 bfffffff", 268435455.0),  # largest positive U29 integer
-        ("04 ffffffff", -1.0),  # sign-extended from 29 bits
-        ("04 c0808000", -268435456.0),
-        ("05 3ff8000000000000", 1.5),
-        ("06 01", ""),
-        ("06 0d 77696e6c696e", "winlin"),
-        ("06 05 c3a9", "é"),
-    ],
-)
-def test_amf3_scalars(amf3, value):
-    wire = h("11") + h(amf3)
-    decoded, end = decode(wire)
-    assert decoded == value and type(decoded) is type(value) and end == len(wire)
-
-
-def test_amf3_command_with_string_references():
-    # A type-17 command: format byte, AMF0 name and transaction id, then AMF3 values; the last
-    # two are references (U29 header with low bit 0) to the first and second strings sent inline.
-    payload = h(
-        """
-        00
-        02 0007 636f6e6e656374
-        00 3ff0000000000000
-        11 06 09 6c697665
-        11 06 01
-        11 06 0b 7374726561
-        11 06 00
-        11 06 02
-        11 04 ffffffff
-        05
-        """
-    )
-    assert decode_command(payload, amf3=True) == ["connect", 1.0, "live", "", "strea", "live", "strea", -1.0, None]
-
-
-def test_amf3_command_skips_only_the_format_byte():
-    assert decode_command(h("00 02 0004 706c6179 00 0000000000000000 05"), amf3=True) == ["play", 0.0, None]
-    assert decode_command(h("00"), amf3=True) == []
-    with pytest.raises(Amf0Error, match="format byte"):
-        decode_command(b"", amf3=True)
-
-
-def test_amf3_connect_reencoded_as_type17():
-    assert decode_command(b"\x00" + FFMPEG_PLAY_CONNECT, amf3=True) == PLAY_CONNECT_VALUES
-
-
-@pytest.mark.parametrize(
-    "wire,message",
-    [
-        (h("11 0a 0b 01 01"), r"AMF3 object marker 0x0a at offset 1"),
-        (h("11 09 01 01"), r"AMF3 array marker 0x09 at offset 1"),
-        (h("11 08 01 00"), r"AMF3 date marker 0x08 at offset 1"),
-        (h("11 0c 03 00"), r"AMF3 byte array marker 0x0c at offset 1"),
-        (h("11 7f"), r"unknown AMF3 marker 0x7f at offset 1"),
-        (h("11"), r"no AMF3 marker after AVM\+ switch at offset 1"),
-        (h("11 04 ff ff"), r"truncated AMF3 U29 integer at offset 4"),
-        (h("11 05 3ff8"), r"truncated AMF3 double at offset 2"),
-        (h("11 06 0d 7769"), r"truncated AMF3 string at offset 3"),
-        (h("11 06 00"), r"AMF3 string reference 0 at offset 2 points past the 0 strings seen"),
-        (h("11 06 05 c328"), r"AMF3 string at offset 3 is not valid UTF-8"),
-    ],
-)
-def test_amf3_errors(wire, message):
-    with pytest.raises(Amf0Error, match=message):
-        decode(wire)
-
-
-def test_amf3_references_do_not_leak_between_decode_calls():
-    decode(h("11 06 03 61"))
-    with pytest.raises(Amf0Error, match="reference"):
-        decode(h("11 06 00"))

@@ -6,7 +6,7 @@ from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.kernel.message import SharedMessage
 
 if TYPE_CHECKING:
-    from srsish.app.origin.hls import HlsStreams
+    from srsish.app.origin.hls_playlist import HlsStreams
 
 
 @dataclass

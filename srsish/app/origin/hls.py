@@ -1,24 +1,23 @@
 """Hls: the origin feature that cuts a published stream into MPEG-TS segments and a live m3u8 under hls_path, as SRS.
 
-For crash recovery (recovery.py) a segment being written has a sidecar `NAME.ts.tmp.json`
-(sidecar.py) with its names and its publisher's hook fields, and its bytes go to the OS at least
-every FLUSH_MS of media.
+The playlist that outlives the session (its window, the m3u8 file, deleting old segments) is
+hls_playlist.py's HlsStream. For crash recovery (recovery.py) a segment being written has a
+sidecar `NAME.ts.tmp.json` (sidecar.py) with its names and its publisher's hook fields, and its
+bytes go to the OS at least every FLUSH_MS of media.
 """
 import dataclasses
 import os
 import posixpath
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 from urllib.parse import quote
-
-import gevent
 
 from srsish.app.hooks.events import HookContext
 from srsish.app.origin import sidecar
 from srsish.app.origin.feature import OriginContext, OriginFeature
+from srsish.app.origin.hls_playlist import HlsStream, Segment, remove_file
 from srsish.core import naming, paths
 from srsish.core.log import get_logger
-from srsish.kernel.m3u8 import PlaylistEntry, render_media_playlist
 from srsish.kernel.message import SharedMessage
 from srsish.kernel.ts import TsError, TsMuxer
 
@@ -79,86 +78,6 @@ def report_context(hook: HookContext, cwd: str, hls_path: str, m3u8_rel: str, ur
     return dataclasses.replace(hook, duration=duration_ms / 1000.0, cwd=cwd, file=hook_path(hls_path, ts_rel),
                                url=hook_url(uri, m3u8_rel), m3u8=hook_path(hls_path, m3u8_rel),
                                m3u8_url=m3u8_rel, seq_no=seq)
-
-
-# ----------------------------------------------------------------------------- lasting state
-
-@dataclasses.dataclass
-class Segment:
-    """A finished segment in the window."""
-    seq: int
-    path: str             # absolute file path
-    file: str             # the path as hooks report it (hls_path + "/" + expanded hls_ts_file)
-    uri: str
-    ts_rel: str           # the expanded hls_ts_file
-    duration_ms: int
-    discontinuity: bool
-
-
-class HlsStream:
-    """One playlist's lasting state: sequence numbers and the window.
-
-    It outlives a publish session, so a publisher that comes back within hls_dispose goes on
-    with the next sequence number (after an EXT-X-DISCONTINUITY), as SRS; disposing it deletes
-    its files and forgets it, and the next publish starts again from 0.
-    """
-
-    def __init__(self, m3u8_path: str, registry: "HlsStreams") -> None:
-        self.m3u8_path = m3u8_path
-        self.registry = registry
-        self.next_seq = 0
-        self.window: List[Segment] = []
-        self.publishing = False
-        self.pending_tmp: Optional[str] = None
-        self._dispose_timer: Optional[gevent.Greenlet] = None
-
-    def schedule_dispose(self, seconds: float) -> None:
-        self.cancel_dispose()
-        if seconds > 0:
-            self._dispose_timer = gevent.spawn_later(seconds, self.dispose)
-
-    def cancel_dispose(self) -> None:
-        timer, self._dispose_timer = self._dispose_timer, None
-        if timer is not None and timer is not gevent.getcurrent():
-            timer.kill(block=False)
-
-    def dispose(self) -> None:
-        """Delete every file of this playlist and forget it (SRS's hls_dispose)."""
-        self._dispose_timer = None
-        if self.publishing:
-            return
-        for path in [s.path for s in self.window] + [self.pending_tmp or "", self.m3u8_path]:
-            _unlink(path)
-        self.window = []
-        self.registry.forget(self)
-        get_logger().info("hls dispose %s: files removed", self.m3u8_path)
-
-
-class HlsStreams:
-    """Every playlist one server has files of, by absolute m3u8 path: the Server owns one, its publishers share it."""
-
-    def __init__(self) -> None:
-        self.by_path: Dict[str, HlsStream] = {}
-
-    def get_or_create(self, m3u8_path: str) -> HlsStream:
-        stream = self.by_path.get(m3u8_path)
-        if stream is None:
-            stream = self.by_path[m3u8_path] = HlsStream(m3u8_path, self)
-        return stream
-
-    def forget(self, stream: HlsStream) -> None:
-        if self.by_path.get(stream.m3u8_path) is stream:
-            del self.by_path[stream.m3u8_path]
-
-
-def _unlink(path: str) -> None:
-    if path:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            get_logger().warning("hls: cannot remove %s: %s", path, e)
 
 
 # ----------------------------------------------------------------------------- the feature
@@ -405,7 +324,7 @@ class Hls(OriginFeature):
         too_long = duration > self.max_td_ms * MAX_SEGMENT_TD_FACTOR
         if seg.file is None or duration < MIN_SEGMENT_MS or too_long:
             if seg.file is not None:
-                _unlink(seg.tmp)
+                remove_file(seg.tmp)
                 sidecar.remove(sidecar.path_of(seg.tmp))
             stream.next_seq -= 1      # SRS reuses the number
             self._discontinuity = self._discontinuity or seg.discontinuity
@@ -420,37 +339,14 @@ class Hls(OriginFeature):
         uri = segment_uri(ts_rel, self.m3u8_rel, self.conf["hls_entry_prefix"] or "")
         done = Segment(seg.seq, final, self._hook_path(ts_rel), uri, ts_rel, duration, seg.discontinuity)
         stream.window.append(done)
-        expired = self._shrink()
-        self._write_playlist()
+        expired = stream.trim(float(self.conf["hls_window"]))
+        stream.write_playlist(self.root_real, self.max_td_ms)
         if self.conf["hls_cleanup"]:
             for old in expired:
-                _unlink(old.path)
+                remove_file(old.path)
         self._queue_hooks(done)
         if not sidecar.remove(sidecar.path_of(seg.tmp)):
             self.log.warning("hls: cannot remove the recovery sidecar of %s", seg.tmp)
-
-    def _shrink(self) -> List[Segment]:
-        """Drop the oldest segments while the newer ones alone already cover hls_window (SRS's rule)."""
-        window_ms = float(self.conf["hls_window"]) * 1000
-        segs = self.stream.window
-        total, keep_from = 0, 0
-        for i in range(len(segs) - 1, -1, -1):
-            total += segs[i].duration_ms
-            if total > window_ms:
-                keep_from = i
-                break
-        expired, self.stream.window = segs[:keep_from], segs[keep_from:]
-        return expired
-
-    def _write_playlist(self) -> None:
-        entries = [PlaylistEntry(s.uri, s.duration_ms, s.discontinuity, s.seq) for s in self.stream.window]
-        text = render_media_playlist(entries, self.max_td_ms)
-        path = self.stream.m3u8_path
-        tmp = path + ".temp"
-        paths.make_dirs_under(self.root_real, os.path.dirname(path))
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
-        os.replace(tmp, path)   # readers see the old playlist or the new one, never half of one
 
     def _hook_path(self, rel: str) -> str:
         return hook_path(self.conf["hls_path"], rel)

@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Set
 
 from srsish.app.hooks.events import HookContext
-from srsish.app.origin import dvr, hls, sidecar
+from srsish.app.origin import dvr, dvr_files, hls, sidecar
 from srsish.core import naming, paths
 from srsish.core.log import get_logger
-from srsish.kernel import flv, mp4
+from srsish.kernel import flv
 from srsish.kernel.m3u8 import PlaylistEntry, render_media_playlist
+from srsish.kernel.mp4_index import IndexedMp4Muxer
 from srsish.kernel.ts_scan import scan_segment
 
-SIDECAR_END = dvr.TMP_SUFFIX + sidecar.SUFFIX      # "NAME.tmp.json", DVR and HLS alike
+SIDECAR_END = dvr_files.TMP_SUFFIX + sidecar.SUFFIX  # "NAME.tmp.json", DVR and HLS alike
 _KIND_ORDER = {"dvr": 0, "hls": 1}                 # a publisher's file before its segment: reports in that order
 
 
@@ -98,7 +99,7 @@ def recover(vhosts: dict, hooks, hooks_conf: Callable[[str], Optional[dict]], cw
             continue
         action, ctx = recovered
         getattr(hooks, action)(hooks_conf(info["vhost"]) or {}, ctx, recovered=True)
-        sidecar.remove(path, path[:-len(sidecar.SUFFIX)] + dvr.INDEX_SUFFIX)
+        sidecar.remove(path, path[:-len(sidecar.SUFFIX)] + dvr_files.INDEX_SUFFIX)
         done += 1
     return done
 
@@ -123,7 +124,7 @@ def _under_one(roots: Set[str], path: str) -> str:
 
 def _recover_dvr(sidecar_path: str, info: dict, roots: Roots, log) -> Optional[tuple]:
     tmp = sidecar_path[:-len(sidecar.SUFFIX)]
-    final = tmp[:-len(dvr.TMP_SUFFIX)]
+    final = tmp[:-len(dvr_files.TMP_SUFFIX)]
     root = _under_one(roots.dvr, tmp)
     paths.resolve_under(root, final)
     ctx = _hook_context(info["hook"])
@@ -131,7 +132,7 @@ def _recover_dvr(sidecar_path: str, info: dict, roots: Roots, log) -> Optional[t
         if os.path.lexists(final):
             raise RecoveryError(f"{final} exists already; not overwriting it")
         if info["format"] == "mp4":
-            duration_ms, size = finish_mp4(tmp, tmp + dvr.INDEX_SUFFIX)
+            duration_ms, size = finish_mp4(tmp, tmp + dvr_files.INDEX_SUFFIX)
         else:
             duration_ms, size = finish_flv(tmp)
         os.rename(tmp, final)
@@ -141,7 +142,7 @@ def _recover_dvr(sidecar_path: str, info: dict, roots: Roots, log) -> Optional[t
         log.warning("recover: dvr file %s was completed but maybe not reported: reporting it", final)
     else:
         log.error("recover: dvr file %s is gone; forgetting it", tmp)
-        sidecar.remove(sidecar_path, tmp + dvr.INDEX_SUFFIX)
+        sidecar.remove(sidecar_path, tmp + dvr_files.INDEX_SUFFIX)
         return None
     return "on_dvr", ctx
 
@@ -158,10 +159,10 @@ def finish_flv(path: str) -> tuple:
             found = flv.scan(data)
             offsets = None
             if found.script_body >= 0:
-                offsets = dvr.placeholder_offsets(data[found.script_body:found.script_body + found.script_size])
+                offsets = dvr_files.placeholder_offsets(data[found.script_body:found.script_body + found.script_size])
         f.truncate(found.end)
         if offsets is not None:
-            duration, filesize = dvr.duration_and_size(found.duration_ms, found.end)
+            duration, filesize = dvr_files.duration_and_size(found.duration_ms, found.end)
             f.seek(found.script_body + offsets[0])
             f.write(duration)
             f.seek(found.script_body + offsets[1])
@@ -180,7 +181,7 @@ def finish_mp4(path: str, index_path: str) -> tuple:
         raise RecoveryError(f"no index {index_path}") from None
     with open(path, "r+b") as f:
         size = os.fstat(f.fileno()).st_size
-        muxer = mp4.Mp4Muxer.from_index(index, size)
+        muxer = IndexedMp4Muxer.from_index(index, size)
         f.truncate(muxer.size)
         trailer = muxer.finish()
         for offset, data in trailer.patches:
@@ -248,7 +249,7 @@ def _scan_ts(f):
 
 
 def parse_playlist(text: str) -> List[PlaylistEntry]:
-    """The segments of a live playlist as hls.py writes it."""
+    """The segments of a live playlist as hls_playlist.py writes it."""
     entries: List[PlaylistEntry] = []
     first_seq, duration_ms, discontinuity = 0, 0, False
     for line in text.splitlines():
@@ -266,7 +267,7 @@ def parse_playlist(text: str) -> List[PlaylistEntry]:
 
 
 def add_to_playlist(root: str, m3u8_path: str, entry: PlaylistEntry, max_td_ms: float) -> bool:
-    """Append `entry` to the playlist (made if missing) unless it lists that URI already; atomic as hls.py's."""
+    """Append `entry` to the playlist (made if missing) unless it lists that URI already; atomic as hls_playlist.py's."""
     try:
         with open(m3u8_path, encoding="utf-8", errors="surrogateescape") as f:
             entries = parse_playlist(f.read())
