@@ -39,8 +39,23 @@ def mount_pattern(mount: str) -> Optional["re.Pattern"]:
     return re.compile("^" + rx + "$")
 
 
+def flv_tag(m: SharedMessage, timestamp: int) -> Tuple[bytes, bytes, bytes]:
+    """(tag header, payload, previous tag size) of `m` at a viewer's `timestamp`."""
+    payload = m.payload
+    size = len(payload)
+    tail = m.cache.get("flv")
+    if tail is None:
+        tail = m.cache["flv"] = previous_tag_size(size)
+    return tag_header(m.type_id, timestamp, size), payload, tail
+
+
 class FlvWriter(QueueWriter):
-    """Per message: an 11-byte tag header for this viewer, then the shared payload and tag size."""
+    """Per message: an 11-byte tag header, the payload and the tag size, shared between viewers.
+
+    The tag header depends on the viewer only through its timestamp, so the triple is kept in
+    `SharedMessage.renderings` under ("flv", timestamp): viewers that joined on the same GOP
+    share it. With chunked encoding one chunk frames the whole batch.
+    """
 
     def __init__(self, client: "FlvClient", consumer: Consumer, mw_latency_ms: int, mw_msgs: int,
                  chunked: bool) -> None:
@@ -51,23 +66,19 @@ class FlvWriter(QueueWriter):
 
     def encode(self, items: List[Any]) -> List[Any]:
         out: List[Any] = []
-        append = out.append
         rel = self.consumer.relative_timestamp
         for m in items:
             if type(m) is SharedMessage:
-                payload = m.payload
-                size = len(payload)
-                append(tag_header(m.type_id, rel(m.timestamp), size))
-                append(payload)
-                tail = m.cache.get("flv")
-                if tail is None:
-                    tail = m.cache["flv"] = previous_tag_size(size)
-                append(tail)
+                key = ("flv", rel(m.timestamp))
+                rendering = m.renderings.get(key)
+                if rendering is None:
+                    rendering = m.share(key, flv_tag(m, key[1]))
+                out += rendering
             elif type(m) is StreamMarker and m.kind == "unpublish":
                 self.finished = True   # SRS cuts HTTP-FLV viewers off when the publisher leaves
                 break
         if self.chunked:
-            total = sum(len(b) for b in out)
+            total = sum(map(len, out))
             if total:
                 out.insert(0, b"%x\r\n" % total)
                 out.append(_CHUNK_END)

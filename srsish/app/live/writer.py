@@ -1,4 +1,5 @@
 """QueueWriter: a player's writer greenlet that drains its consumer and sends merged writes."""
+import socket
 from typing import Any, List
 
 import gevent
@@ -10,10 +11,31 @@ from srsish.kernel.message import SharedMessage
 IOV_MAX = 1000   # Linux allows 1024 buffers per sendmsg
 SEND_TIMEOUT = 30.0
 MIN_LATENCY_WAIT = 0.05   # the longest a min_latency player waits to gather mw_msgs messages
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
 class SendTimeout(Exception):
     """A player made no progress for SEND_TIMEOUT seconds."""
+
+
+def send_now(sock, buffers: List[Any]) -> int:
+    """One sendmsg that never waits: how many bytes the socket took (0 when it is full or has no sendmsg)."""
+    if not _DONTWAIT or len(buffers) > IOV_MAX:
+        return 0
+    try:
+        return sock.sendmsg(buffers, (), _DONTWAIT)
+    except (BlockingIOError, NotImplementedError):
+        return 0
+
+
+def unsent(buffers: List[Any], sent: int) -> List[Any]:
+    """What is left of `buffers` once their first `sent` bytes went out."""
+    for j, b in enumerate(buffers):
+        blen = len(b)
+        if sent < blen:
+            return [memoryview(b)[sent:] if sent else b] + buffers[j + 1:]
+        sent -= blen
+    return []
 
 
 def send_iov(sock, buffers: List[Any]) -> int:
@@ -84,9 +106,20 @@ class QueueWriter:
                 items = [it for it in items if type(it) is not SharedMessage]
             buffers = self.encode(items)
             if buffers:
-                with Timeout(SEND_TIMEOUT, SendTimeout(f"send timeout: no progress for {SEND_TIMEOUT:.0f}s")):
-                    self.send_bytes += send_iov(self.sock, buffers)
+                self.send_bytes += self._send(buffers)
                 self.on_sent()
+            if self.mw_latency and not self.finished:
+                # Gather the next batch now: a live stream has queued more by the time we wake, so
+                # the loop goes straight to fetch, with no wake-up from the publisher in between.
+                gevent.sleep(self.mw_latency)
+
+    def _send(self, buffers: List[Any]) -> int:
+        """Usually one sendmsg that the socket takes whole; the timer is armed only when it must wait."""
+        sent = send_now(self.sock, buffers)
+        if sent == sum(map(len, buffers)):
+            return sent
+        with Timeout(SEND_TIMEOUT, SendTimeout(f"send timeout: no progress for {SEND_TIMEOUT:.0f}s")):
+            return sent + send_iov(self.sock, unsent(buffers, sent))
 
     def _gather(self) -> None:
         """Let more messages queue up so one send carries several.
