@@ -10,7 +10,7 @@ MSG_DATA = 18
 # How many receiver-specific renderings one message keeps (see SharedMessage.renderings). Players that
 # joined together share one; past this many distinct views a player renders its own bytes, so a
 # crowd of viewers that each joined at a different moment costs today's per-player work, not memory.
-MAX_RENDERINGS = 16
+MAX_RENDERINGS = 32
 
 
 class SharedMessage:
