@@ -4,6 +4,7 @@ from typing import Any, Deque, List, Optional
 
 from gevent.event import Event
 
+from srsish.app.live.media_log import MediaLog
 from srsish.kernel.message import SharedMessage
 
 
@@ -30,11 +31,18 @@ class Consumer:
     The queue holds at most `queue_length_ms` of media; past that whole GOPs are dropped
     (SRS's shrink) so a slow player costs bounded memory and restarts on a keyframe.
     Timestamps are rebased per consumer so every player starts near zero.
+
+    With a `log` (its source's MediaLog) a consumer whose queue is empty follows the log instead:
+    it holds a position (`cursor`) and fetches a slice, and the publisher does nothing for it.
+    Anything of its own (`enqueue_item`) or a restart on a keyframe detaches it back to the
+    queue until the writer has drained it. A follower that fell behind is shrunk when it fetches.
     """
     drops = None   # a player's consumer: the PlayerDrops its owner counts shrinks in (live/drops.py)
 
-    def __init__(self, queue_length_ms: int, rebase: bool = True) -> None:
+    def __init__(self, queue_length_ms: int, rebase: bool = True, log: Optional[MediaLog] = None) -> None:
         self.queue: Deque[Any] = deque()
+        self.log = log
+        self.cursor: Optional[int] = None   # the position in `log` this consumer reads from, if it follows it
         self.wakeup = Event()
         self.queue_length_ms = queue_length_ms
         self.rebase = rebase
@@ -61,20 +69,72 @@ class Consumer:
 
     def enqueue_item(self, item: Any) -> None:
         """Queue control bytes or a StreamMarker, in order with the media."""
+        self._detach()
         self.queue.append(item)
         self.wakeup.set()
 
     def close(self) -> None:
         self.closed = True
+        self.cursor = None
+        if self.log is not None:
+            self.log.detached.pop(self, None)
         self.wakeup.set()
+
+    def pending(self) -> int:
+        """How many items wait for the writer."""
+        if self.cursor is None:
+            return len(self.queue)
+        return len(self.queue) + self.log.end - self.cursor
+
+    def wait(self) -> None:
+        """Block until something is queued or the consumer closes."""
+        if self.cursor is not None:
+            self.log.waiting.append(self)
+        self.wakeup.wait()
 
     def fetch(self) -> List[Any]:
         """Everything queued, oldest first; the queue is left empty."""
+        self.wakeup.clear()
+        if self.cursor is not None:
+            return self._fetch_from_log()
         q = self.queue
         items = list(q)
         q.clear()
         self._next_check = _CHECK_EVERY
-        self.wakeup.clear()
+        self.follow()
+        return items
+
+    def follow(self) -> None:
+        """Read from the log from now on, if there is one and nothing of our own is queued."""
+        log = self.log
+        if log is not None and not self.queue and not self._need_keyframe and not self.closed:
+            self.cursor = log.end
+            log.detached.pop(self, None)
+
+    def _detach(self) -> None:
+        """Back to a queue of our own: what we had not read from the log goes into it first."""
+        if self.cursor is None:
+            return
+        unread = self.log.since(self.cursor)
+        self.cursor = None
+        self.log.detached[self] = None
+        for m in unread:
+            self.enqueue(m)
+
+    def _fetch_from_log(self) -> List[Any]:
+        log = self.log
+        items = log.since(self.cursor)
+        self.cursor = log.end
+        if items and items[-1].timestamp - items[0].timestamp > self.queue_length_ms:
+            # Fell behind: the same whole-GOP shrink as the queue's, on what it would send now.
+            self.queue = deque(items)
+            self._shrink_if_long(items[-1].timestamp)
+            items = list(self.queue)
+            self.queue.clear()
+            self._next_check = _CHECK_EVERY
+            if self._need_keyframe:
+                self.cursor = None
+                log.detached[self] = None
         return items
 
     def _shrink_if_long(self, last_ts: int) -> None:

@@ -94,8 +94,8 @@ class QueueWriter:
         consumer = self.consumer
         first = True
         while not consumer.closed and not self.finished:
-            if not consumer.queue:
-                consumer.wakeup.wait()
+            if not consumer.pending():
+                consumer.wait()
                 if consumer.closed:
                     break
                 if not first:
@@ -135,9 +135,9 @@ class QueueWriter:
         if self.mw_msgs <= 1:
             return
         with Timeout(MIN_LATENCY_WAIT, False):
-            while len(consumer.queue) < self.mw_msgs and not consumer.closed:
+            while consumer.pending() < self.mw_msgs and not consumer.closed:
                 consumer.wakeup.clear()
-                consumer.wakeup.wait()
+                consumer.wait()
 
     def encode(self, items: List[Any]) -> List[Any]:
         raise NotImplementedError
