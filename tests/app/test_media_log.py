@@ -90,3 +90,48 @@ def test_destroyed_consumers_are_forgotten_and_a_waiting_follower_is_woken():
     src.on_media(9, 0, KEY)
     waiter.join(timeout=1)
     assert waiter.dead
+
+
+def play_writer(src, chunk_size=128):
+    from srsish.app.rtmp.player import PlayWriter
+    from srsish.protocol.rtmp.media import MediaChunker
+    c = src.create_consumer(30000)
+    chunker = MediaChunker(chunk_size, 1, c.relative_timestamp, {})
+    return PlayWriter(None, c, chunker, 350, 0, lambda n: None)
+
+
+def encode_next(w):
+    items = w.consumer.fetch()
+    w.span = w.consumer.span
+    return items, w.encode(items)
+
+
+def test_followers_with_one_view_send_the_same_rendered_bytes():
+    from srsish.protocol.rtmp.chunk import ChunkDecoder
+    src = live_source()
+    a, b, other_size = play_writer(src), play_writer(src), play_writer(src, 4096)
+    sent = [src.on_media(9, 1000, KEY + bytes(300)), src.on_media(9, 1040, INTER)]
+    items_a, out_a = encode_next(a)
+    _, out_b = encode_next(b)
+    _, out_other = encode_next(other_size)
+    assert items_a == sent and a.span == (0, 2)
+    assert len(out_a) == 4 and all(x is y for x, y in zip(out_a, out_b))
+    assert out_other[1] is sent[0].payload and out_other[0] is not out_a[0]
+    dec = ChunkDecoder()
+    dec.chunk_size = 128
+    dec.feed(b"".join(out_a))
+    got = [dec.next_message() for _ in sent]
+    assert [(m.timestamp, m.payload) for m in got] == [(0, sent[0].payload), (40, sent[1].payload)]
+
+
+def test_a_view_renders_each_message_once_and_follows_the_log_trim():
+    src = live_source()
+    calls = []
+    view = src.log.view("k", lambda m: calls.append(m) or (b"h", m.payload), 2)
+    msgs = [src.on_media(9, i, KEY if i == 0 else INTER) for i in range(3)]
+    assert view.slice(0, 2) == [b"h", KEY, b"h", INTER] and view.slice(1, 3)[2:] == [b"h", INTER]
+    assert calls == msgs
+    src.log.trim(2)
+    assert view.slice(2, 3) == [b"h", INTER] and view.start == 2 and len(view.buffers) == 2
+    src.log.trim(3)
+    assert "k" not in src.log.views            # nobody had asked for anything past the trim

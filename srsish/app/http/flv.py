@@ -65,6 +65,24 @@ class FlvWriter(QueueWriter):
         self._counted = 0
 
     def encode(self, items: List[Any]) -> List[Any]:
+        if self.span is not None and items:
+            # Straight from the source's log (media only, no markers): one slice of shared bytes.
+            out = self.consumer.log.view(("flv", self.view_base(items)), self._render, 3).slice(*self.span)
+        else:
+            out = self._encode_items(items)
+        if self.chunked:
+            total = sum(map(len, out))
+            if total:
+                out.insert(0, b"%x\r\n" % total)
+                out.append(_CHUNK_END)
+            if self.finished:
+                out.append(_LAST_CHUNK)
+        return out
+
+    def _render(self, m: SharedMessage) -> Tuple[bytes, bytes, bytes]:
+        return flv_tag(m, self.consumer.relative_timestamp(m.timestamp))
+
+    def _encode_items(self, items: List[Any]) -> List[Any]:
         out: List[Any] = []
         rel = self.consumer.relative_timestamp
         for m in items:
@@ -77,13 +95,6 @@ class FlvWriter(QueueWriter):
             elif type(m) is StreamMarker and m.kind == "unpublish":
                 self.finished = True   # SRS cuts HTTP-FLV viewers off when the publisher leaves
                 break
-        if self.chunked:
-            total = sum(map(len, out))
-            if total:
-                out.insert(0, b"%x\r\n" % total)
-                out.append(_CHUNK_END)
-            if self.finished:
-                out.append(_LAST_CHUNK)
         return out
 
     def on_sent(self) -> None:

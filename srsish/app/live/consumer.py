@@ -1,6 +1,6 @@
 """Consumer: one player's bounded queue of shared messages, with SRS's whole-GOP shrink."""
 from collections import deque
-from typing import Any, Deque, List, Optional
+from typing import Any, Deque, List, Optional, Tuple
 
 from gevent.event import Event
 
@@ -43,6 +43,7 @@ class Consumer:
         self.queue: Deque[Any] = deque()
         self.log = log
         self.cursor: Optional[int] = None   # the position in `log` this consumer reads from, if it follows it
+        self.span: Optional[Tuple[int, int]] = None   # the log positions the last fetch returned, if exactly those
         self.wakeup = Event()
         self.queue_length_ms = queue_length_ms
         self.rebase = rebase
@@ -95,6 +96,7 @@ class Consumer:
     def fetch(self) -> List[Any]:
         """Everything queued, oldest first; the queue is left empty."""
         self.wakeup.clear()
+        self.span = None
         if self.cursor is not None:
             return self._fetch_from_log()
         q = self.queue
@@ -124,8 +126,10 @@ class Consumer:
     def _fetch_from_log(self) -> List[Any]:
         log = self.log
         items = log.since(self.cursor)
+        self.span = (self.cursor, log.end)
         self.cursor = log.end
         if items and items[-1].timestamp - items[0].timestamp > self.queue_length_ms:
+            self.span = None
             # Fell behind: the same whole-GOP shrink as the queue's, on what it would send now.
             self.queue = deque(items)
             self._shrink_if_long(items[-1].timestamp)

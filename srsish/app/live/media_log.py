@@ -1,5 +1,5 @@
 """MediaLog: a source's recent messages in order, read in place by the consumers that keep up."""
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Sequence
 
 from srsish.kernel.message import SharedMessage
 
@@ -20,6 +20,7 @@ class MediaLog:
         self.start = 0                         # the position of items[0]
         self.detached: Dict[Any, None] = {}    # consumers fed one by one, in the order they detached
         self.waiting: List[Any] = []           # followers whose writer sleeps until the next message
+        self.views: Dict[Any, "RenderedView"] = {}
         self._appends = 0
 
     @property
@@ -41,8 +42,47 @@ class MediaLog:
         return self._appends % TRIM_EVERY == 0
 
     def trim(self, keep_from: int) -> None:
-        """Forget the messages before position `keep_from` (the slowest follower's)."""
+        """Forget the messages before position `keep_from` (the slowest follower's), and unused views."""
         drop = min(keep_from, self.end) - self.start
         if drop > 0:
             del self.items[:drop]
             self.start += drop
+            for key in [k for k, v in self.views.items() if v.end <= self.start]:
+                del self.views[key]
+
+    def view(self, key: Any, render: Callable[[SharedMessage], Sequence[bytes]], per: int) -> "RenderedView":
+        """The log as the bytes of one receiver view (`key`), shared by every follower with that view."""
+        v = self.views.get(key)
+        if v is None:
+            v = self.views[key] = RenderedView(self, render, per)
+        return v
+
+
+class RenderedView:
+    """The log's messages rendered for one view (e.g. RTMP chunk size, stream id and timestamp base):
+    `per` buffers a message, rendered once by whichever follower needs them first. A follower's
+    batch is then one slice of `buffers`, whatever the number of messages in it.
+    """
+
+    def __init__(self, log: MediaLog, render: Callable[[SharedMessage], Sequence[bytes]], per: int) -> None:
+        self.log = log
+        self.render = render
+        self.per = per
+        self.buffers: List[bytes] = []
+        self.start = self.end = log.end   # the positions of the first message rendered and the one after the last
+
+    def slice(self, start: int, end: int) -> List[bytes]:
+        """The buffers of log positions start..end-1 (which the log still holds)."""
+        log, per = self.log, self.per
+        if start < self.start or start > self.end:   # not contiguous with what we have: start afresh
+            self.buffers = []
+            self.start = self.end = start
+        elif self.start < log.start:                 # the log forgot these: so do we
+            del self.buffers[:(log.start - self.start) * per]
+            self.start = log.start
+        if end > self.end:
+            render = self.render
+            for m in log.items[self.end - log.start:end - log.start]:
+                self.buffers += render(m)
+            self.end = end
+        return self.buffers[(start - self.start) * per:(end - self.start) * per]

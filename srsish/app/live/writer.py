@@ -79,6 +79,7 @@ class QueueWriter:
         self.mw_msgs = max(0, mw_msgs)
         self.send_bytes = 0
         self.finished = False   # set by a subclass to end the stream after this batch
+        self.span = None        # log positions of the batch being encoded, when it is exactly those (see encode)
         self.error: Exception = None   # why the writer stopped early (socket error, send timeout)
 
     def run(self) -> None:
@@ -102,8 +103,10 @@ class QueueWriter:
                     self._gather()
             first = False
             items = consumer.fetch()
+            self.span = consumer.span
             if consumer.paused:
                 items = [it for it in items if type(it) is not SharedMessage]
+                self.span = None
             buffers = self.encode(items)
             if buffers:
                 self.send_bytes += self._send(buffers)
@@ -140,7 +143,18 @@ class QueueWriter:
                 consumer.wait()
 
     def encode(self, items: List[Any]) -> List[Any]:
+        """The buffers for `items`. When `self.span` is set, items are exactly those positions of the
+        consumer's MediaLog, and a subclass may return a slice of a shared RenderedView instead."""
         raise NotImplementedError
+
+    def view_base(self, items: List[Any]) -> Any:
+        """What, besides the protocol's own settings, makes this player's bytes differ: its timestamp base."""
+        consumer = self.consumer
+        if not consumer.rebase:
+            return "absolute"
+        if consumer.base is None:
+            consumer.relative_timestamp(items[0].timestamp)   # the first message sets it, as it always has
+        return consumer.base
 
     def on_sent(self) -> None:
         """Called after each batch; lets the owner count bytes."""

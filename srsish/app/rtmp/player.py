@@ -32,13 +32,22 @@ class PlayWriter(QueueWriter):
         self._counted = self.send_bytes
 
     def encode(self, items: List[Any]) -> List[bytes]:
-        out = self.chunker.encode(items)
+        if self.span is not None and items:
+            # Straight from the source's log: the bytes every player with this view shares, one slice.
+            chunker = self.chunker
+            key = ("rtmp", chunker.chunk_size, chunker.stream_id, self.view_base(items))
+            out = self.consumer.log.view(key, self._render, 2).slice(*self.span)
+        else:
+            out = self.chunker.encode(items)
         if self.duration_ms > 0:
             self._count_duration(items)
             if self.played_ms >= self.duration_ms:
                 out.append(self._stop_notice)
                 self.duration_reached = self.finished = True
         return out
+
+    def _render(self, m: SharedMessage) -> List[bytes]:
+        return self.chunker.encode([m])   # (chunk header, chunks)
 
     def _count_duration(self, items: List[Any]) -> None:
         # The timestamps the player is sent: a late player's metadata and sequence headers keep the
