@@ -135,3 +135,16 @@ def test_a_view_renders_each_message_once_and_follows_the_log_trim():
     assert view.slice(2, 3) == [b"h", INTER] and view.start == 2 and len(view.buffers) == 2
     src.log.trim(3)
     assert "k" not in src.log.views            # nobody had asked for anything past the trim
+
+
+def test_a_view_knows_the_size_of_a_slice():
+    src = live_source()
+    view = src.log.view("k", lambda m: (b"hdr", m.payload, b"t"), 3)
+    for i in range(4):
+        src.on_media(9, i, KEY if i == 0 else INTER)
+    for span in [(0, 2), (1, 4), (3, 4), (2, 2)]:
+        buffers = view.slice(*span)
+        assert view.size(*span) == sum(map(len, buffers))
+    src.log.trim(2)
+    buffers = view.slice(2, 4)
+    assert view.size(2, 4) == sum(map(len, buffers)) == 2 * (3 + len(INTER) + 1)

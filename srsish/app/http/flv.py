@@ -67,11 +67,13 @@ class FlvWriter(QueueWriter):
     def encode(self, items: List[Any]) -> List[Any]:
         if self.span is not None and items:
             # Straight from the source's log (media only, no markers): one slice of shared bytes.
-            out = self.consumer.log.view(("flv", self.view_base(items)), self._render, 3).slice(*self.span)
+            view = self.consumer.log.view(("flv", self.view_base(items)), self._render, 3)
+            out = view.slice(*self.span)
+            total = view.size(*self.span)
         else:
             out = self._encode_items(items)
-        if self.chunked:
             total = sum(map(len, out))
+        if self.chunked:
             if total:
                 out.insert(0, b"%x\r\n" % total)
                 out.append(_CHUNK_END)

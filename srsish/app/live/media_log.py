@@ -69,6 +69,7 @@ class RenderedView:
         self.render = render
         self.per = per
         self.buffers: List[bytes] = []
+        self.offsets: List[int] = [0]     # offsets[k]: the bytes rendered before position start + k
         self.start = self.end = log.end   # the positions of the first message rendered and the one after the last
 
     def slice(self, start: int, end: int) -> List[bytes]:
@@ -76,13 +77,21 @@ class RenderedView:
         log, per = self.log, self.per
         if start < self.start or start > self.end:   # not contiguous with what we have: start afresh
             self.buffers = []
+            self.offsets = [0]
             self.start = self.end = start
         elif self.start < log.start:                 # the log forgot these: so do we
             del self.buffers[:(log.start - self.start) * per]
+            del self.offsets[:log.start - self.start]
             self.start = log.start
         if end > self.end:
-            render = self.render
+            render, buffers, offsets = self.render, self.buffers, self.offsets
             for m in log.items[self.end - log.start:end - log.start]:
-                self.buffers += render(m)
+                parts = render(m)
+                buffers += parts
+                offsets.append(offsets[-1] + sum(map(len, parts)))
             self.end = end
         return self.buffers[(start - self.start) * per:(end - self.start) * per]
+
+    def size(self, start: int, end: int) -> int:
+        """How many bytes `slice(start, end)` holds (call it after that slice)."""
+        return self.offsets[end - self.start] - self.offsets[start - self.start]
