@@ -70,7 +70,7 @@ class Consumer:
 
     def enqueue_item(self, item: Any) -> None:
         """Queue control bytes or a StreamMarker, in order with the media."""
-        self._detach()
+        self.detach()
         self.queue.append(item)
         self.wakeup.set()
 
@@ -113,8 +113,9 @@ class Consumer:
             self.cursor = log.end
             log.detached.pop(self, None)
 
-    def _detach(self) -> None:
-        """Back to a queue of our own: what we had not read from the log goes into it first."""
+    def detach(self) -> None:
+        """Back to a queue of our own: what we had not read from the log goes into it first (and is
+        cut back there if it is longer than queue_length)."""
         if self.cursor is None:
             return
         unread = self.log.since(self.cursor)
@@ -122,6 +123,8 @@ class Consumer:
         self.log.detached[self] = None
         for m in unread:
             self.enqueue(m)
+        if unread:
+            self._shrink_if_long(unread[-1].timestamp)
 
     def _fetch_from_log(self) -> List[Any]:
         log = self.log

@@ -104,10 +104,27 @@ class LiveSource:
 
     def _fan_out(self, msg: SharedMessage) -> None:
         log = self.log
-        if log.append(msg):
-            log.trim(min((c.cursor for c in self.consumers if c.cursor is not None), default=log.end))
+        trim_due = log.append(msg)
         for c in log.detached:
             c.enqueue(msg)
+        if trim_due:   # after: a follower detached now finds msg among what it had not read
+            self._trim_log()
+
+    def _trim_log(self) -> None:
+        """Forget what every follower has read; a follower more than its queue_length behind (a
+        stalled player) is detached, so its own queue is cut back by whole GOPs as any queue is."""
+        log = self.log
+        newest = log.items[-1].timestamp
+        keep = log.end
+        for c in self.consumers:
+            cursor = c.cursor
+            if cursor is None or cursor == log.end:
+                continue
+            if newest - log.items[cursor - log.start].timestamp > c.queue_length_ms:
+                c.detach()
+            else:
+                keep = min(keep, cursor)
+        log.trim(keep)
 
     def _correct(self, timestamp: int) -> int:
         return self.jitter.correct(timestamp)
