@@ -35,7 +35,8 @@ class Consumer:
     With a `log` (its source's MediaLog) a consumer whose queue is empty follows the log instead:
     it holds a position (`cursor`) and fetches a slice, and the publisher does nothing for it.
     Anything of its own (`enqueue_item`) or a restart on a keyframe detaches it back to the
-    queue until the writer has drained it. A follower that fell behind is shrunk when it fetches.
+    queue until the writer has drained it. A follower more than queue_length behind is detached
+    by the source's log trim (then cut back like any queue), or shrunk when it fetches first.
     """
     drops = None   # a player's consumer: the PlayerDrops its owner counts shrinks in (live/drops.py)
 
