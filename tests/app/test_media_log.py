@@ -127,7 +127,7 @@ def test_followers_with_one_view_send_the_same_rendered_bytes():
 def test_a_view_renders_each_message_once_and_follows_the_log_trim():
     src = live_source()
     calls = []
-    view = src.log.view("k", lambda m: calls.append(m) or (b"h", m.payload), 2)
+    view = src.log.view("k", lambda key: lambda m: calls.append(m) or (b"h", m.payload), 2)
     msgs = [src.on_media(9, i, KEY if i == 0 else INTER) for i in range(3)]
     assert view.slice(0, 2) == [b"h", KEY, b"h", INTER] and view.slice(1, 3)[2:] == [b"h", INTER]
     assert calls == msgs
@@ -139,7 +139,7 @@ def test_a_view_renders_each_message_once_and_follows_the_log_trim():
 
 def test_a_view_knows_the_size_of_a_slice():
     src = live_source()
-    view = src.log.view("k", lambda m: (b"hdr", m.payload, b"t"), 3)
+    view = src.log.view("k", lambda key: lambda m: (b"hdr", m.payload, b"t"), 3)
     for i in range(4):
         src.on_media(9, i, KEY if i == 0 else INTER)
     for span in [(0, 2), (1, 4), (3, 4), (2, 2)]:
@@ -163,3 +163,23 @@ def test_a_stalled_follower_is_detached_and_cut_back_while_it_sends_nothing():
     assert got[0].is_keyframe and got[-1].timestamp - got[0].timestamp <= 1000 + 2000
     assert [m.timestamp for m in got] == sorted({m.timestamp for m in got})   # each message once
     assert c.cursor is not None                   # drained: it follows the log again
+
+
+def test_a_player_that_left_is_not_kept_alive_by_the_log():
+    import gc
+    import weakref
+    src = live_source()
+    w = play_writer(src)
+    src.on_media(9, 0, KEY)
+    encode_next(w)                       # its view now exists in the log
+    c = w.consumer
+    waiter = gevent.spawn(c.wait)        # and it sleeps among the log's waiting followers
+    gevent.sleep(0)
+    assert c in src.log.waiting and src.log.views
+    src.destroy_consumer(c)
+    waiter.join(timeout=1)
+    refs = weakref.ref(w), weakref.ref(c)
+    del w, c, waiter
+    gc.collect()
+    assert refs[0]() is None and refs[1]() is None
+    assert not src.log.waiting and src.log.views    # the view stays for the next player with its key

@@ -14,7 +14,7 @@ from srsish.app.http.server import HttpConnection, render_head, text_response
 from srsish.app.http.types import HttpRequest
 from srsish.app.live.consumer import Consumer, StreamMarker
 from srsish.app.live.source import SourceRegistry
-from srsish.app.live.writer import QueueWriter, SendTimeout
+from srsish.app.live.writer import QueueWriter, SendTimeout, rebased
 from srsish.core import naming
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
@@ -49,6 +49,12 @@ def flv_tag(m: SharedMessage, timestamp: int) -> Tuple[bytes, bytes, bytes]:
     return tag_header(m.type_id, timestamp, size), payload, tail
 
 
+def flv_view_render(key: Tuple[str, Any]) -> Callable[[SharedMessage], Tuple[bytes, bytes, bytes]]:
+    """How the log view ("flv", timestamp base) renders a message; it holds no viewer, since it outlives them."""
+    at = rebased(key[1])
+    return lambda m: flv_tag(m, at(m.timestamp))
+
+
 class FlvWriter(QueueWriter):
     """Per message: an 11-byte tag header, the payload and the tag size, shared between viewers.
 
@@ -67,7 +73,7 @@ class FlvWriter(QueueWriter):
     def encode(self, items: List[Any]) -> List[Any]:
         if self.span is not None and items:
             # Straight from the source's log (media only, no markers): one slice of shared bytes.
-            view = self.consumer.log.view(("flv", self.view_base(items)), self._render, 3)
+            view = self.consumer.log.view(("flv", self.view_base(items)), flv_view_render, 3)
             out = view.slice(*self.span)
             total = view.size(*self.span)
         else:
@@ -80,9 +86,6 @@ class FlvWriter(QueueWriter):
             if self.finished:
                 out.append(_LAST_CHUNK)
         return out
-
-    def _render(self, m: SharedMessage) -> Tuple[bytes, bytes, bytes]:
-        return flv_tag(m, self.consumer.relative_timestamp(m.timestamp))
 
     def _encode_items(self, items: List[Any]) -> List[Any]:
         out: List[Any] = []

@@ -80,6 +80,7 @@ class Consumer:
         self.cursor = None
         if self.log is not None:
             self.log.detached.pop(self, None)
+            self.log.waiting.pop(self, None)
         self.wakeup.set()
 
     def pending(self) -> int:
@@ -91,7 +92,7 @@ class Consumer:
     def wait(self) -> None:
         """Block until something is queued or the consumer closes."""
         if self.cursor is not None:
-            self.log.waiting.append(self)
+            self.log.waiting[self] = None
         self.wakeup.wait()
 
     def fetch(self) -> List[Any]:

@@ -19,7 +19,7 @@ class MediaLog:
         self.items: List[SharedMessage] = []
         self.start = 0                         # the position of items[0]
         self.detached: Dict[Any, None] = {}    # consumers fed one by one, in the order they detached
-        self.waiting: List[Any] = []           # followers whose writer sleeps until the next message
+        self.waiting: Dict[Any, None] = {}     # followers whose writer sleeps until the next message
         self.views: Dict[Any, "RenderedView"] = {}
         self._appends = 0
 
@@ -50,11 +50,16 @@ class MediaLog:
             for key in [k for k, v in self.views.items() if v.end <= self.start]:
                 del self.views[key]
 
-    def view(self, key: Any, render: Callable[[SharedMessage], Sequence[bytes]], per: int) -> "RenderedView":
-        """The log as the bytes of one receiver view (`key`), shared by every follower with that view."""
+    def view(self, key: Any, make_render: Callable[[Any], Callable[[SharedMessage], Sequence[bytes]]],
+             per: int) -> "RenderedView":
+        """The log as the bytes of one receiver view (`key`), shared by every follower with that view.
+
+        `make_render(key)` is called when the view is new; what it returns must not hold the player
+        that asked first, since the view outlives it.
+        """
         v = self.views.get(key)
         if v is None:
-            v = self.views[key] = RenderedView(self, render, per)
+            v = self.views[key] = RenderedView(self, make_render(key), per)
         return v
 
 

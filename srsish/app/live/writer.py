@@ -1,6 +1,6 @@
 """QueueWriter: a player's writer greenlet that drains its consumer and sends merged writes."""
 import socket
-from typing import Any, List
+from typing import Any, Callable, List
 
 import gevent
 from gevent import Timeout
@@ -16,6 +16,14 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 class SendTimeout(Exception):
     """A player made no progress for SEND_TIMEOUT seconds."""
+
+
+def rebased(base: Any) -> Callable[[int], int]:
+    """The timestamps of a view whose base is `base` (see QueueWriter.view_base), as
+    Consumer.relative_timestamp gives them to a player with that base."""
+    if base == "absolute":
+        return lambda ts: ts
+    return lambda ts: ts - base if ts > base else 0
 
 
 def send_now(sock, buffers: List[Any]) -> int:
