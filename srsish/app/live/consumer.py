@@ -156,12 +156,19 @@ class Consumer:
             return
         items = list(self.queue)
         keep_from = None
+        has_video = False
         for i in range(len(items) - 1, -1, -1):
             it = items[i]
-            if type(it) is SharedMessage and it.is_keyframe:
-                keep_from = i
-                break
-        if keep_from is None or items[keep_from].timestamp == first_ts:
+            if type(it) is SharedMessage and it.is_video:
+                has_video = True
+                if it.is_keyframe:
+                    keep_from = i
+                    break
+        if not has_video:
+            # Audio alone has no keyframe to wait for: keep its newest queue_length.
+            keep_from = next(i for i, it in enumerate(items) if type(it) is SharedMessage and it.is_audio
+                             and last_ts - it.timestamp <= self.queue_length_ms)
+        elif keep_from is None or items[keep_from].timestamp == first_ts:
             # The newest GOP alone is too long: drop all media and restart at the next keyframe.
             keep_from = len(items)
             self._need_keyframe = True
