@@ -13,7 +13,9 @@ class TlsError(OSError):
 
 def load_server_context(key: str, cert: str, where: str) -> "ssl.SSLContext":
     """A server-side context for `cert` and `key` (PEM files); TlsError says which and why when they do not load."""
-    import ssl   # here, not at the top: a server without HTTPS does not load OpenSSL's TLS (about 1 MiB)
+    # gevent's SSLContext makes cooperative sockets (main.py does not monkey-patch ssl), and it is
+    # imported here, not at the top: a server without HTTPS does not load OpenSSL's TLS (about 1 MiB).
+    from gevent import ssl
     for what, path in (("key", key), ("cert", cert)):
         try:
             with open(path, "rb"):
