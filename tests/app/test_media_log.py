@@ -115,8 +115,8 @@ def test_followers_with_one_view_send_the_same_rendered_bytes():
     _, out_b = encode_next(b)
     _, out_other = encode_next(other_size)
     assert items_a == sent and a.span == (0, 2)
-    assert len(out_a) == 4 and all(x is y for x, y in zip(out_a, out_b))
-    assert out_other[1] is sent[0].payload and out_other[0] is not out_a[0]
+    assert len(out_a) == 1 and out_b[0] is out_a[0]
+    assert out_other[0] is not out_a[0] and out_other[0] != out_a[0]   # another chunk size, other bytes
     dec = ChunkDecoder()
     dec.chunk_size = 128
     dec.feed(b"".join(out_a))
@@ -124,22 +124,25 @@ def test_followers_with_one_view_send_the_same_rendered_bytes():
     assert [(m.timestamp, m.payload) for m in got] == [(0, sent[0].payload), (40, sent[1].payload)]
 
 
-def test_a_view_renders_each_message_once_and_follows_the_log_trim():
+def test_a_view_renders_each_message_once_into_pages_and_follows_the_log_trim():
     src = live_source()
     calls = []
-    view = src.log.view("k", lambda key: lambda m: calls.append(m) or (b"h", m.payload), 2)
+    view = src.log.view("k", lambda key: lambda m: calls.append(m) or (b"h", m.payload))
     msgs = [src.on_media(9, i, KEY if i == 0 else INTER) for i in range(3)]
-    assert view.slice(0, 2) == [b"h", KEY, b"h", INTER] and view.slice(1, 3)[2:] == [b"h", INTER]
-    assert calls == msgs
+    first = view.slice(0, 2)
+    assert first == [b"h" + KEY + b"h" + INTER] and type(first[0]) is bytes   # one page, one buffer
+    assert view.slice(0, 2)[0] is first[0]                                     # the same span: the same page
+    later = view.slice(1, 3)                   # inside the first page, then a new one
+    assert [bytes(b) for b in later] == [b"h" + INTER, b"h" + INTER] and calls == msgs
     src.log.trim(2)
-    assert view.slice(2, 3) == [b"h", INTER] and view.start == 2 and len(view.buffers) == 2
+    assert [bytes(b) for b in view.slice(2, 3)] == [b"h" + INTER] and view.start == 2 and len(view.pages) == 1
     src.log.trim(3)
     assert "k" not in src.log.views            # nobody had asked for anything past the trim
 
 
 def test_a_view_knows_the_size_of_a_slice():
     src = live_source()
-    view = src.log.view("k", lambda key: lambda m: (b"hdr", m.payload, b"t"), 3)
+    view = src.log.view("k", lambda key: lambda m: (b"hdr", m.payload, b"t"))
     for i in range(4):
         src.on_media(9, i, KEY if i == 0 else INTER)
     for span in [(0, 2), (1, 4), (3, 4), (2, 2)]:
@@ -148,6 +151,42 @@ def test_a_view_knows_the_size_of_a_slice():
     src.log.trim(2)
     buffers = view.slice(2, 4)
     assert view.size(2, 4) == sum(map(len, buffers)) == 2 * (3 + len(INTER) + 1)
+    assert b"".join(buffers) == (b"hdr" + INTER + b"t") * 2
+
+
+def test_followers_resting_on_one_ticker_wake_together_and_send_one_shared_page():
+    src = live_source()
+    a, b = play_writer(src), play_writer(src)
+    for w in (a, b):
+        gevent.spawn(w.consumer.rest, 0.05)
+    gevent.sleep(0)
+    ticker = src.log.tickers[0.05]
+    assert set(ticker.resting) == {a.consumer, b.consumer}
+    sent = [src.on_media(9, 1000, KEY + bytes(300)), src.on_media(9, 1040, INTER)]
+    assert not a.consumer.wakeup.is_set()      # appends do not end a rest
+    gevent.sleep(0.1)
+    assert a.consumer.wakeup.is_set() and b.consumer.wakeup.is_set() and not ticker.resting
+    (_, out_a), (_, out_b) = encode_next(a), encode_next(b)
+    assert len(out_a) == 1 and out_b[0] is out_a[0]          # one buffer, the same object for both
+    assert len(out_a[0]) == sum(len(m.payload) for m in sent) + 2 * 12 + 2   # headers + two fmt-3 chunk headers
+    gevent.sleep(0.1)
+    assert ticker._greenlet is None            # nobody rests: the ticker stopped
+
+
+def test_a_control_answer_ends_a_rest_early_and_a_close_forgets_the_rester():
+    src = live_source()
+    w = play_writer(src)
+    c = w.consumer
+    resting = gevent.spawn(c.rest, 5)
+    gevent.sleep(0)
+    c.enqueue_item(b"pong")
+    resting.join(timeout=1)
+    assert resting.dead and c.fetch() == [b"pong"]
+    resting = gevent.spawn(c.rest, 5)
+    gevent.sleep(0)
+    src.destroy_consumer(c)
+    resting.join(timeout=1)
+    assert resting.dead and not src.log.tickers[5].resting
 
 
 def test_a_stalled_follower_is_detached_and_cut_back_while_it_sends_nothing():

@@ -73,7 +73,7 @@ class FlvWriter(QueueWriter):
     def encode(self, items: List[Any]) -> List[Any]:
         if self.span is not None and items:
             # Straight from the source's log (media only, no markers): one slice of shared bytes.
-            view = self.consumer.log.view(("flv", self.view_base(items)), flv_view_render, 3)
+            view = self.consumer.log.view(("flv", self.view_base(items)), flv_view_render)
             out = view.slice(*self.span)
             total = view.size(*self.span)
         else:

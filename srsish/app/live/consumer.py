@@ -2,6 +2,7 @@
 from collections import deque
 from typing import Any, Deque, List, Optional, Tuple
 
+import gevent
 from gevent.event import Event
 
 from srsish.app.live.media_log import MediaLog
@@ -81,6 +82,8 @@ class Consumer:
         if self.log is not None:
             self.log.detached.pop(self, None)
             self.log.waiting.pop(self, None)
+            for ticker in self.log.tickers.values():
+                ticker.resting.pop(self, None)
         self.wakeup.set()
 
     def pending(self) -> int:
@@ -93,6 +96,17 @@ class Consumer:
         """Block until something is queued or the consumer closes."""
         if self.cursor is not None:
             self.log.waiting[self] = None
+        self.wakeup.wait()
+
+    def rest(self, seconds: float) -> None:
+        """Let about `seconds` of media gather before the next fetch. A follower rests on its log's
+        ticker, with every follower at that latency, so they fetch (and send) the same span; anything
+        queued for it (a control answer, a marker) or a close ends the rest early."""
+        if self.cursor is None:
+            gevent.sleep(seconds)
+            return
+        self.wakeup.clear()
+        self.log.ticker(seconds).add(self)
         self.wakeup.wait()
 
     def fetch(self) -> List[Any]:

@@ -122,7 +122,7 @@ class QueueWriter:
             if self.mw_latency and not self.finished:
                 # Gather the next batch now: a live stream has queued more by the time we wake, so
                 # the loop goes straight to fetch, with no wake-up from the publisher in between.
-                gevent.sleep(self.mw_latency)
+                consumer.rest(self.mw_latency)
 
     def _send(self, buffers: List[Any]) -> int:
         """Usually one sendmsg that the socket takes whole; the timer is armed only when it must wait."""

@@ -44,7 +44,7 @@ class PlayWriter(QueueWriter):
             # Straight from the source's log: the bytes every player with this view shares, one slice.
             chunker = self.chunker
             key = ("rtmp", chunker.chunk_size, chunker.stream_id, self.view_base(items))
-            out = self.consumer.log.view(key, rtmp_view_render, 2).slice(*self.span)
+            out = self.consumer.log.view(key, rtmp_view_render).slice(*self.span)
         else:
             out = self.chunker.encode(items)
         if self.duration_ms > 0:
