@@ -12,6 +12,7 @@ from srsish.app.config import Config
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.http.server import HttpConnection, render_head, text_response
 from srsish.app.http.types import HttpRequest
+from srsish.app.http.viewer_watch import ViewerWatch
 from srsish.app.live.consumer import Consumer, StreamMarker
 from srsish.app.live.source import SourceRegistry
 from srsish.app.live.writer import QueueWriter, SendTimeout, rebased
@@ -205,23 +206,22 @@ class FlvClient:
         head = render_head(200, headers + extra)
         first = b"%x\r\n%s\r\n" % (len(FLV_HEADER_AV), FLV_HEADER_AV) if chunked else FLV_HEADER_AV
         clients.add(self)
-        writer_g = None
+        watch = None
         reason = "viewer closed"
         failed = False   # a socket error or a send timeout (srs_clients_errs_total)
         try:
             self.conn.send(head + first)
             latency = 0 if self.vhost["min_latency"] else int(play["mw_latency"])
             writer = FlvWriter(self, consumer, latency, int(play["mw_msgs"]), chunked)
-            writer_g = gevent.spawn(writer.run)
-            writer_g.link(lambda g: self._shutdown())
+            # This greenlet writes; the watch ends the writer (and a send stuck on a full socket) when
+            # the viewer leaves.
+            watch = ViewerWatch(self.conn, lambda: (self._shutdown(), consumer.close()))
             self.log.info("start HTTP-FLV play vhost=%s, app=%s, stream=%s", self.vhost["name"], self.app,
                           self.stream)
-            while True:   # the viewer sends nothing more; recv returns b"" when it leaves
-                data = self.conn.sock.recv(4096)
-                if not data:
-                    break
-                self.conn.recv_bytes += len(data)
-            if writer.error is not None:
+            writer.run()
+            if watch.left is not None:
+                reason = "viewer closed" if watch.left == "closed" else watch.left
+            elif writer.error is not None:
                 reason = f"writer: {writer.error}"
                 failed = isinstance(writer.error, SendTimeout)   # a broken pipe is the viewer leaving
             elif writer.finished:
@@ -233,10 +233,10 @@ class FlvClient:
             reason = "kicked"
             raise
         finally:
+            if watch is not None:
+                watch.stop()
             clients.remove(self, failed)
             source.destroy_consumer(consumer)
-            if writer_g is not None:
-                writer_g.kill(block=False)
             sources.release_if_idle(source)
             self.log.info("stop HTTP-FLV play: %s, send=%d, dropped=%d", reason, self.send_bytes, consumer.dropped)
             hooks.on_stop(self._hooks_conf(), self.hook_context())
