@@ -2,7 +2,8 @@
 # Fan-out benchmark of srsish against its peers, in one run, with ../shared/bench.
 #
 #   bench/run_fanout.sh                          # srsish-rtmp nginx-rtmp srsish-flv nms-flv
-#   bench/run_fanout.sh srsish-flv nms-flv       # only these (any of srsish|nginx|nms|srs - rtmp|flv)
+#   bench/run_fanout.sh srsish-flv nms-flv       # only these (any of srsish|base|nginx|nms|srs - rtmp|flv)
+#   BASE_REPO=/work/main bench/run_fanout.sh base-rtmp srsish-rtmp srs-rtmp   # before/after, same run
 #   RTMP_N=50 FLV_N=50 bench/run_fanout.sh srsish-rtmp nms-flv     # a quick end-to-end check
 #
 # Environment:
@@ -16,6 +17,8 @@
 #   BENCH_WORK  work dir (default /tmp/srsish-bench): the copy, the cached source clip, srsish's cwd
 #               and log, results/run-<stamp>.jsonl and .txt
 #   PYTHON      interpreter that can import srsish and gevent (default python3)
+#   BASE_REPO   another srsish checkout (e.g. main) for the `base` targets, labelled srsish-base:
+#               same conf, same interpreter, its code first on PYTHONPATH
 #
 # Ports (all 127.0.0.1): nginx-rtmp 19351, node-media-server 19352/18352, SRS 19353/18353 (only
 # with SRS_BIN), srsish 19354/18354 (bench/srsish.conf). They must be free before the run.
@@ -60,6 +63,10 @@ for t in "${TARGETS[@]}"; do
             "$PY" -c 'import srsish, gevent' 2>/dev/null || die "$PY cannot import srsish and gevent"
             out="$("$PY" -m srsish -t -c "$REPO/bench/srsish.conf" 2>&1)" || die "bench/srsish.conf: $out"
             ports="19354 18354";;
+        base)
+            [ -f "${BASE_REPO:-}/srsish/__init__.py" ] || die "target $t needs BASE_REPO=<another srsish checkout>"
+            PYTHONPATH="$BASE_REPO" "$PY" -c 'import srsish, gevent' 2>/dev/null || die "cannot import $BASE_REPO's srsish"
+            ports="19354 18354";;
         nginx)
             [ "$proto" = rtmp ] || die "nginx-rtmp has no HTTP-FLV"
             command -v nginx >/dev/null && [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] \
@@ -72,7 +79,7 @@ for t in "${TARGETS[@]}"; do
         srs)
             [ -x "${SRS_BIN:-}" ] || die "target $t needs SRS_BIN=.../trunk/objs/srs"
             ports="19353 18353";;
-        *) die "unknown server in target $t (srsish, nginx, nms or srs)";;
+        *) die "unknown server in target $t (srsish, base, nginx, nms or srs)";;
     esac
     for p in $ports; do
         if port_busy "$p"; then die "port $p is in use (a server left running?); stop it first"; fi
@@ -91,8 +98,11 @@ for t in "${TARGETS[@]}"; do
     if [ "$proto" = rtmp ]; then ns="$RTMP_N"; else ns="$FLV_N"; fi
     args=("$proto" -n "$ns" --max-n "${MAX_N:-${ns##*,}}")
     [ -z "${DURATION:-}" ] || args+=(--duration "$DURATION")
-    if [ "$server" = srsish ]; then
-        args=(custom "${args[@]}" --name srsish --cmd "$PY -m srsish -c $REPO/bench/srsish.conf"
+    if [ "$server" = srsish ] || [ "$server" = base ]; then
+        cmd="$PY -m srsish -c $REPO/bench/srsish.conf" name=srsish
+        # fanout.py splits --cmd on spaces (no shell): env(1) puts the other checkout first on the path
+        [ "$server" = srsish ] || { cmd="env PYTHONPATH=$BASE_REPO $cmd"; name=srsish-base; }
+        args=(custom "${args[@]}" --name "$name" --cmd "$cmd"
               --cwd "$WORK/srsish" --rtmp-url rtmp://127.0.0.1:19354/live/bench
               --flv-url http://127.0.0.1:18354/live/bench.flv)
     else
@@ -119,6 +129,10 @@ for s, p in keys:
 ratio = ["%s: %.2f" % ("N=%d" % n, us["srsish", "flv", n] / us["srsish", "rtmp", n])
          for n in ns if us.get(("srsish", "flv", n)) and us.get(("srsish", "rtmp", n))]
 print("srsish flv/rtmp us/MB: " + (", ".join(ratio) if ratio else "no common N"))
+for s, p in keys:   # the issue's yardstick: us/MB as a multiple of SRS's in the same run
+    if s != "srs" and any(us.get(("srs", p, n)) for n in ns):
+        print("%s/srs %-4s us/MB: " % (s, p) + ", ".join(
+            "N=%d: %.2f" % (n, us[s, p, n] / us["srs", p, n]) for n in ns if us.get((s, p, n)) and us.get(("srs", p, n))))
 for r in rows:
     if "error" in r:
         print("ERROR %s %s N=%s: %s" % (r["server"], r["proto"], r["n"], r["error"]))

@@ -47,7 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
 SAMPLE_EVERY = 5.0
 HLS_DISPOSE = 10   # seconds; short, so disposal is part of the churn and its timers end before the idle sample
-GREENLET_NOISE = 3   # finished greenlets in reference cycles stay in gc.get_objects() until the next collection
+GREENLET_NOISE = 3   # greenlets a sample may catch starting or ending (the API counts only unfinished ones)
 
 
 def free_port() -> int:

@@ -49,9 +49,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(SIGNATURE)
         return 0
     # gevent's monkey patching happens in exactly this one place, before anything else imports
-    # modules that create sockets, locks or threads.
+    # modules that create sockets, locks or threads. Not ssl: patching imports it, and a server
+    # without TLS would carry it; the TLS code uses gevent.ssl itself (http/tls.py, hooks/transport.py).
     from gevent import monkey
-    monkey.patch_all()
+    monkey.patch_all(ssl=False)
     from srsish.app.config import ConfigError, load_config
     from srsish.core.log import LOGGER_NAME
     # load_config logs the conf's warnings (a reload's land in the log); at start-up they are printed (-t) or

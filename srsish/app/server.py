@@ -3,9 +3,8 @@ import fcntl
 import os
 import signal
 import socket
-import ssl
 import time
-from typing import Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
 import gevent
 import gevent.event
@@ -21,7 +20,6 @@ from srsish.app.hooks.heartbeat import Heartbeat
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.hooks.outbox import open_database
 from srsish.app.http.api import ApiState, HttpApi
-from srsish.app.http.exporter import ExporterState, MetricsServer
 from srsish.app.http.flv import HttpFlvStreams
 from srsish.app.http.hls_sessions import HlsPlayContexts
 from srsish.app.http.server import HttpServer
@@ -36,6 +34,11 @@ from srsish.app.stats import Statistic, VhostIds, live_streams
 from srsish.core.ids import new_service_id, new_vid
 from srsish.core.log import get_logger, reopen_logs, setup_logging
 from srsish.core.naming import stream_url
+
+if TYPE_CHECKING:
+    import ssl
+
+    from srsish.app.http.exporter import MetricsServer
 
 # SRS's reload states and error codes, as rpc=reload-fetch reports them
 RELOAD_INIT, RELOAD_PARSING, RELOAD_APPLYING, RELOAD_FINISHED = 0, 10, 30, 90
@@ -114,7 +117,7 @@ class Server:
             self.server_id, VERSION, self.started_at, lambda: self.config.section("lal_http_notify"),
             lambda: live_streams(self.sources, self.clients.players_by_source(), self.statistic.rates),
             self.hooks.send_report)
-        self._exporter: Optional[MetricsServer] = None
+        self._exporter: Optional["MetricsServer"] = None
         self._sampler = None
         self._stopping = False
         self._stopped = gevent.event.Event()
@@ -159,6 +162,8 @@ class Server:
         conf = self.config.section("exporter")
         if not conf["enabled"] or self._exporter is not None:
             return
+        # Imported only when enabled: prometheus_client adds about 3 MiB to every process that loads it.
+        from srsish.app.http.exporter import ExporterState, MetricsServer
         self._exporter = MetricsServer(_bind(parse_endpoint(str(conf["listen"])), "exporter"), ExporterState(
             server_id=self.server_id, service_id=self.service_id,
             exporter_conf=lambda: self.config.section("exporter"), sources=self.sources, clients=self.clients,

@@ -1,5 +1,5 @@
 """LiveSource and Consumer without sockets: GOP cache, sequence headers, shrink, markers, rebasing."""
-from srsish.app.live.consumer import Consumer, StreamMarker
+from srsish.app.live.consumer import _CHECK_EVERY, Consumer, StreamMarker
 from srsish.app.live.gop_cache import GopCache
 from srsish.app.live.source import LiveSource, SourceRegistry
 from srsish.kernel.message import SharedMessage
@@ -97,6 +97,20 @@ def test_consumer_waits_for_keyframe_after_dropping_everything():
     assert not c.queue          # still waiting for a keyframe
     c.enqueue(SharedMessage(9, 4080, KEY))
     assert kinds(c.queue) == ["key"]
+
+
+def test_an_audio_only_player_cut_back_keeps_its_newest_audio_and_goes_on():
+    c = Consumer(queue_length_ms=1000)
+    c.enqueue(SharedMessage(8, 0, AAC_SH))
+    for ts in range(0, 5000, 23):
+        c.enqueue(SharedMessage(8, ts, AUDIO))
+    got = c.fetch()
+    assert kinds(got)[0] == "ash" and c.dropped > 0
+    assert got[-1].timestamp == 4991
+    # the newest second, not nothing (checked every _CHECK_EVERY messages, so up to that many more)
+    assert 0 < got[-1].timestamp - got[1].timestamp <= 1000 + _CHECK_EVERY * 23
+    c.enqueue(SharedMessage(8, 5000, AUDIO))
+    assert kinds(c.queue) == ["audio"]                          # no video keyframe to wait for
 
 
 def test_markers_and_rebase():

@@ -4,7 +4,7 @@ from gevent import socket
 import gevent
 
 from srsish.app.live.consumer import Consumer
-from srsish.app.live.writer import QueueWriter, send_iov
+from srsish.app.live.writer import QueueWriter, send_iov, send_now, unsent
 from srsish.kernel.message import SharedMessage
 
 
@@ -76,3 +76,31 @@ def test_writer_records_a_broken_socket_instead_of_raising():
     g = gevent.spawn(w.run)
     g.join(timeout=2)
     assert g.dead and g.exception is None and isinstance(w.error, OSError)
+
+
+def test_send_now_takes_what_fits_without_waiting_and_unsent_is_the_rest():
+    a, b = socket.socketpair()
+    bufs = [bytes([i]) * 1_000_000 for i in range(8)]   # far more than a socket buffer
+    sent = send_now(a, bufs)                              # returns at once: no reader, no greenlet switch
+    assert 0 < sent < 8_000_000
+    rest = unsent(bufs, sent)
+    assert sum(map(len, rest)) == 8_000_000 - sent and bytes(rest[-1]) == bufs[-1]
+    assert bytes(unsent([b"abc", b"def"], 4)[0]) == b"ef" and unsent([b"abc"], 3) == []
+    b.close()
+
+
+def test_writer_finishes_a_batch_the_socket_could_not_take_at_once():
+    a, b = socket.socketpair()
+    c = Consumer(30000)
+    payloads = [bytes([i]) * 500_000 for i in range(6)]
+    for i, p in enumerate(payloads):
+        c.enqueue(SharedMessage(9, i, p))
+    w = RawWriter(a, c, mw_latency_ms=100)
+    g = gevent.spawn(w.run)
+    got = bytearray()
+    while len(got) < 3_000_000:
+        got.extend(b.recv(1 << 20))
+    assert bytes(got) == b"".join(payloads) and w.batches == [6]
+    c.close()
+    g.join(timeout=2)
+    assert g.dead and w.error is None

@@ -319,6 +319,35 @@ def test_stalled_viewer_does_not_disturb_ffmpeg(make_server, procs, media, tmp_p
         stalled.close()
 
 
+def test_stalled_viewer_that_hangs_up_is_let_go_at_once(make_server, procs, media, tmp_path):
+    """A viewer that never reads fills the server's send queue, so its writer waits on a full socket;
+    when the viewer then shuts its side, the play ends within seconds (on_stop, the log's reason),
+    not after the 30 s send timeout: the viewer's read side is watched while this greenlet writes."""
+    with HookReceiver() as rx:
+        site = start_site(make_server, tmp_path, rx)
+        pub = peers.ffmpeg_publish(procs, site.rtmp("hang"), media.heavy.path, loop=True)
+        wait_flv_live(site.http_port, site.path("hang"))
+        q = "?who=hangup"
+        stalled = FlvReader(site.http_port, site.path("hang", q), rcvbuf=4096)
+        try:
+            queued = []
+
+            def socket_full():   # the send queue stopped growing: the writer is parked on a full socket
+                queued.append(server_send_queue(site.http_port, stalled.local_port))
+                time.sleep(0.5)
+                return len(queued) > 1 and queued[-1] > 0 and queued[-1] == queued[-2]
+            wait_for(socket_full, 20, message="the server's send queue to the stalled viewer to fill")
+            assert not by_param(rx, "on_stop", q), rx.dump()
+            t0 = time.monotonic()
+            stalled.sock.shutdown(socket.SHUT_WR)
+            wait_by_param(rx, "on_stop", q, timeout=10)
+            assert time.monotonic() - t0 < 5, "the hung-up viewer was held %.1fs" % (time.monotonic() - t0)
+            site.srv.wait_log("stop HTTP-FLV play: viewer closed", 5)
+        finally:
+            stalled.close()
+        assert pub.alive(), pub.tail()
+
+
 def test_named_vhost_mount(make_server, procs, media, tmp_path):
     """`[vhost]/[app]/[stream].flv` on a named vhost: a stream published with ?vhost=named.test
     plays with `Host: named.test` (and with ?vhost=named.test); with the default vhost's Host it

@@ -5,6 +5,7 @@ ffmpeg plays HTTP-FLV over HTTPS (the writer's joined-write path for TLS sockets
 the plain listeners keep working beside them; a missing key is a clear start-up error and an `srsish -t` error.
 """
 import json
+import socket
 import subprocess
 
 import pytest
@@ -90,6 +91,28 @@ def test_files_api_and_flv_over_https(make_server, procs, media, tmp_path, tls_f
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", out],
                            capture_output=True, text=True, timeout=30)
     assert "h264" in probe.stdout.split(), probe.stdout + probe.stderr
+
+
+def test_a_stalled_tls_handshake_holds_up_nobody_else(make_server, tmp_path, tls_files):
+    """The handshake runs on the connection's own greenlet with a cooperative socket: a client that
+    connects and sends nothing (or a byte of a ClientHello) must not stop the next one being served."""
+    root = tmp_path / "html"
+    root.mkdir()
+    (root / "hello.txt").write_text("still served\n")
+    ports = [free_port() for _ in range(4)]
+    srv = make_server(global_extra=https_conf(root, *ports, tls_files["key"], tls_files["cert"]))
+    for p in ports:
+        wait_http_port(srv, p)
+    stalled = [socket.create_connection(("127.0.0.1", ports[1]), timeout=5) for _ in range(2)]
+    stalled[1].sendall(b"\x16\x03")   # the start of a ClientHello, never finished
+    try:
+        got = curl(f"https://localhost:{ports[1]}/hello.txt", tls_files["ca"])
+        assert got.returncode == 0 and got.stdout == "still served\n", got.stderr
+        api = curl(f"http://127.0.0.1:{ports[2]}/api/v1/versions", tls_files["ca"])
+        assert api.returncode == 0 and json.loads(api.stdout)["code"] == 0, api.stderr
+    finally:
+        for s in stalled:
+            s.close()
 
 
 def test_a_missing_key_is_a_start_and_check_error(tmp_path, tls_files):

@@ -1,7 +1,7 @@
 """MediaChunker: a player's media bytes parsed back by ChunkDecoder, and the shared chunk tail cache."""
 import pytest
 
-from srsish.kernel.message import SharedMessage
+from srsish.kernel.message import MAX_RENDERINGS, SharedMessage
 from srsish.protocol.rtmp.chunk import ChunkDecoder
 from srsish.protocol.rtmp.connection import CSID_AUDIO, CSID_OVER_STREAM, CSID_VIDEO
 from srsish.protocol.rtmp.media import MediaChunker, media_csid
@@ -81,3 +81,23 @@ def test_extended_timestamp_tails_are_cached_per_timestamp():
 def test_bytes_pass_through_and_prerendered_items_are_looked_up():
     out = MediaChunker(128, 1, lambda ts: ts, {MARK: b"marker"}).encode([b"reply", b"", MARK])
     assert out == [b"reply", b"marker"]
+
+
+def test_players_at_the_same_timestamp_share_the_whole_rendering():
+    msgs = batch()
+    a = MediaChunker(128, 1, lambda ts: ts, {}).encode(msgs)
+    b = MediaChunker(128, 1, lambda ts: ts, {}).encode(msgs)
+    later = MediaChunker(128, 1, lambda ts: ts + 7, {}).encode(msgs)
+    other_stream = MediaChunker(128, 2, lambda ts: ts, {}).encode(msgs)
+    assert all(x is y for x, y in zip(a, b))                  # headers too: one build for both players
+    assert later[0] is not a[0] and later[1] is a[1]          # its own header, the shared tail
+    assert other_stream[0] != a[0]
+    assert [m.timestamp for m in parse(later, 128)] == [m.timestamp + 7 for m in msgs]
+
+
+def test_renderings_are_bounded_and_past_the_bound_a_player_renders_its_own():
+    msg = SharedMessage(9, 0, b"\x17\x01" + bytes(300))
+    for offset in range(MAX_RENDERINGS + 5):
+        out = MediaChunker(128, 1, lambda ts: ts + offset, {}).encode([msg])
+        assert parse(out, 128)[0].timestamp == offset
+    assert len(msg.renderings) == MAX_RENDERINGS

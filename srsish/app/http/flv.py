@@ -12,9 +12,10 @@ from srsish.app.config import Config
 from srsish.app.hooks.http_hooks import HookContext, HttpHooks
 from srsish.app.http.server import HttpConnection, render_head, text_response
 from srsish.app.http.types import HttpRequest
+from srsish.app.http.viewer_watch import ViewerWatch
 from srsish.app.live.consumer import Consumer, StreamMarker
 from srsish.app.live.source import SourceRegistry
-from srsish.app.live.writer import QueueWriter, SendTimeout
+from srsish.app.live.writer import QueueWriter, SendTimeout, rebased
 from srsish.core import naming
 from srsish.core.ids import new_client_id
 from srsish.core.log import get_logger
@@ -39,8 +40,29 @@ def mount_pattern(mount: str) -> Optional["re.Pattern"]:
     return re.compile("^" + rx + "$")
 
 
+def flv_tag(m: SharedMessage, timestamp: int) -> Tuple[bytes, bytes, bytes]:
+    """(tag header, payload, previous tag size) of `m` at a viewer's `timestamp`."""
+    payload = m.payload
+    size = len(payload)
+    tail = m.cache.get("flv")
+    if tail is None:
+        tail = m.cache["flv"] = previous_tag_size(size)
+    return tag_header(m.type_id, timestamp, size), payload, tail
+
+
+def flv_view_render(key: Tuple[str, Any]) -> Callable[[SharedMessage], Tuple[bytes, bytes, bytes]]:
+    """How the log view ("flv", timestamp base) renders a message; it holds no viewer, since it outlives them."""
+    at = rebased(key[1])
+    return lambda m: flv_tag(m, at(m.timestamp))
+
+
 class FlvWriter(QueueWriter):
-    """Per message: an 11-byte tag header for this viewer, then the shared payload and tag size."""
+    """Per message: an 11-byte tag header, the payload and the tag size, shared between viewers.
+
+    The tag header depends on the viewer only through its timestamp, so the triple is kept in
+    `SharedMessage.renderings` under ("flv", timestamp): viewers that joined on the same GOP
+    share it. With chunked encoding one chunk frames the whole batch.
+    """
 
     def __init__(self, client: "FlvClient", consumer: Consumer, mw_latency_ms: int, mw_msgs: int,
                  chunked: bool) -> None:
@@ -50,29 +72,35 @@ class FlvWriter(QueueWriter):
         self._counted = 0
 
     def encode(self, items: List[Any]) -> List[Any]:
-        out: List[Any] = []
-        append = out.append
-        rel = self.consumer.relative_timestamp
-        for m in items:
-            if type(m) is SharedMessage:
-                payload = m.payload
-                size = len(payload)
-                append(tag_header(m.type_id, rel(m.timestamp), size))
-                append(payload)
-                tail = m.cache.get("flv")
-                if tail is None:
-                    tail = m.cache["flv"] = previous_tag_size(size)
-                append(tail)
-            elif type(m) is StreamMarker and m.kind == "unpublish":
-                self.finished = True   # SRS cuts HTTP-FLV viewers off when the publisher leaves
-                break
+        if self.span is not None and items:
+            # Straight from the source's log (media only, no markers): one slice of shared bytes.
+            view = self.consumer.log.view(("flv", self.view_base(items)), flv_view_render)
+            out = view.slice(*self.span)
+            total = view.size(*self.span)
+        else:
+            out = self._encode_items(items)
+            total = sum(map(len, out))
         if self.chunked:
-            total = sum(len(b) for b in out)
             if total:
                 out.insert(0, b"%x\r\n" % total)
                 out.append(_CHUNK_END)
             if self.finished:
                 out.append(_LAST_CHUNK)
+        return out
+
+    def _encode_items(self, items: List[Any]) -> List[Any]:
+        out: List[Any] = []
+        rel = self.consumer.relative_timestamp
+        for m in items:
+            if type(m) is SharedMessage:
+                key = ("flv", rel(m.timestamp))
+                rendering = m.renderings.get(key)
+                if rendering is None:
+                    rendering = m.share(key, flv_tag(m, key[1]))
+                out += rendering
+            elif type(m) is StreamMarker and m.kind == "unpublish":
+                self.finished = True   # SRS cuts HTTP-FLV viewers off when the publisher leaves
+                break
         return out
 
     def on_sent(self) -> None:
@@ -178,23 +206,22 @@ class FlvClient:
         head = render_head(200, headers + extra)
         first = b"%x\r\n%s\r\n" % (len(FLV_HEADER_AV), FLV_HEADER_AV) if chunked else FLV_HEADER_AV
         clients.add(self)
-        writer_g = None
+        watch = None
         reason = "viewer closed"
         failed = False   # a socket error or a send timeout (srs_clients_errs_total)
         try:
             self.conn.send(head + first)
             latency = 0 if self.vhost["min_latency"] else int(play["mw_latency"])
             writer = FlvWriter(self, consumer, latency, int(play["mw_msgs"]), chunked)
-            writer_g = gevent.spawn(writer.run)
-            writer_g.link(lambda g: self._shutdown())
+            # This greenlet writes; the watch ends the writer (and a send stuck on a full socket) when
+            # the viewer leaves.
+            watch = ViewerWatch(self.conn, lambda: (self._shutdown(), consumer.close()))
             self.log.info("start HTTP-FLV play vhost=%s, app=%s, stream=%s", self.vhost["name"], self.app,
                           self.stream)
-            while True:   # the viewer sends nothing more; recv returns b"" when it leaves
-                data = self.conn.sock.recv(4096)
-                if not data:
-                    break
-                self.conn.recv_bytes += len(data)
-            if writer.error is not None:
+            writer.run()
+            if watch.left is not None:
+                reason = "viewer closed" if watch.left == "closed" else watch.left
+            elif writer.error is not None:
                 reason = f"writer: {writer.error}"
                 failed = isinstance(writer.error, SendTimeout)   # a broken pipe is the viewer leaving
             elif writer.finished:
@@ -206,10 +233,10 @@ class FlvClient:
             reason = "kicked"
             raise
         finally:
+            if watch is not None:
+                watch.stop()
             clients.remove(self, failed)
             source.destroy_consumer(consumer)
-            if writer_g is not None:
-                writer_g.kill(block=False)
             sources.release_if_idle(source)
             self.log.info("stop HTTP-FLV play: %s, send=%d, dropped=%d", reason, self.send_bytes, consumer.dropped)
             hooks.on_stop(self._hooks_conf(), self.hook_context())

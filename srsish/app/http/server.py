@@ -1,7 +1,6 @@
 """HttpServer: one listener serving static files, HTTP-FLV and the HTTP API on keep-alive connections."""
 import socket
-import ssl
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from gevent import Timeout
 from gevent.server import StreamServer
@@ -12,6 +11,9 @@ from srsish.app.http.types import HttpRequest, HttpResponse
 from srsish.core.log import get_logger
 from srsish.core.naming import DEFAULT_VHOST
 from srsish.protocol.http import BadRequest
+
+if TYPE_CHECKING:
+    import ssl
 
 TLS_HANDSHAKE_TIMEOUT = 10.0   # seconds an HTTPS client gets to finish its handshake
 
@@ -29,7 +31,7 @@ class HttpServer:
     """
 
     def __init__(self, sock: socket.socket, roles: set, config: Callable[[], Any], api: Any, flv: Any,
-                 hls_sessions: Any, ssl_context: Optional[ssl.SSLContext] = None) -> None:
+                 hls_sessions: Any, ssl_context: Optional["ssl.SSLContext"] = None) -> None:
         self.roles = set(roles)
         self.ssl_context = ssl_context
         self.config = config

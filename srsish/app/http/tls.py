@@ -1,6 +1,8 @@
 """TLS for the HTTPS listeners: load a key and certificate into a server context, with an error that names the files."""
-import ssl
-from typing import Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Tuple
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["TlsError", "https_blocks", "load_server_context", "tls_problems"]
 
@@ -9,8 +11,11 @@ class TlsError(OSError):
     """A key or certificate that cannot be loaded; the message names the directive and the file."""
 
 
-def load_server_context(key: str, cert: str, where: str) -> ssl.SSLContext:
+def load_server_context(key: str, cert: str, where: str) -> "ssl.SSLContext":
     """A server-side context for `cert` and `key` (PEM files); TlsError says which and why when they do not load."""
+    # gevent's SSLContext makes cooperative sockets (main.py does not monkey-patch ssl), and it is
+    # imported here, not at the top: a server without HTTPS does not load OpenSSL's TLS (about 1 MiB).
+    from gevent import ssl
     for what, path in (("key", key), ("cert", cert)):
         try:
             with open(path, "rb"):

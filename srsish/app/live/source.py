@@ -4,6 +4,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from srsish import SIGNATURE, VERSION
 from srsish.app.live.consumer import PUBLISH, UNPUBLISH, Consumer
 from srsish.app.live.gop_cache import GopCache
+from srsish.app.live.media_log import MediaLog
 from srsish.core.ids import new_vid
 from srsish.kernel.jitter import Jitter
 from srsish.kernel.message import MSG_DATA, SharedMessage
@@ -13,8 +14,9 @@ from srsish.protocol import amf0
 class LiveSource:
     """A stream (vhost/app/stream): who publishes it and who plays it.
 
-    Everything here runs in the publisher's greenlet without I/O: enqueueing to a consumer
-    is an O(1) append, and each player's own writer does the socket work.
+    Everything here runs in the publisher's greenlet without I/O: a message is appended once
+    to the MediaLog, which the consumers that keep up read in place, and to the queue of each
+    consumer that is detached from it; each player's own writer does the socket work.
     """
 
     def __init__(self, vhost: str, app: str, stream: str) -> None:
@@ -22,6 +24,7 @@ class LiveSource:
         self.id = new_vid()
         self.publisher = None           # the publishing connection object, or None
         self.consumers: List[Consumer] = []
+        self.log = MediaLog()
         self.metadata: Optional[SharedMessage] = None
         self.video_sh: Optional[SharedMessage] = None
         self.audio_sh: Optional[SharedMessage] = None
@@ -81,8 +84,7 @@ class LiveSource:
         self.metadata = msg
         if self.hub is not None:
             self.hub.on_metadata(msg)
-        for c in self.consumers:
-            c.enqueue(msg)
+        self._fan_out(msg)
         return msg
 
     def on_media(self, type_id: int, timestamp: int, payload: bytes) -> SharedMessage:
@@ -97,9 +99,32 @@ class LiveSource:
             self.frames += msg.is_video
         if self.hub is not None:
             self.hub.on_media(msg)
-        for c in self.consumers:
-            c.enqueue(msg)
+        self._fan_out(msg)
         return msg
+
+    def _fan_out(self, msg: SharedMessage) -> None:
+        log = self.log
+        trim_due = log.append(msg)
+        for c in log.detached:
+            c.enqueue(msg)
+        if trim_due:   # after: a follower detached now finds msg among what it had not read
+            self._trim_log()
+
+    def _trim_log(self) -> None:
+        """Forget what every follower has read; a follower more than its queue_length behind (a
+        stalled player) is detached, so its own queue is cut back by whole GOPs as any queue is."""
+        log = self.log
+        newest = log.items[-1].timestamp
+        keep = log.end
+        for c in self.consumers:
+            cursor = c.cursor
+            if cursor is None or cursor == log.end:
+                continue
+            if newest - log.items[cursor - log.start].timestamp > c.queue_length_ms:
+                c.detach()
+            else:
+                keep = min(keep, cursor)
+        log.trim(keep)
 
     def _correct(self, timestamp: int) -> int:
         return self.jitter.correct(timestamp)
@@ -107,7 +132,7 @@ class LiveSource:
     # -- player side ------------------------------------------------------------------
     def create_consumer(self, queue_length_ms: int) -> Consumer:
         """A new consumer, primed with metadata, sequence headers and the GOP cache."""
-        c = Consumer(queue_length_ms, rebase=self.time_jitter != "off")
+        c = Consumer(queue_length_ms, rebase=self.time_jitter != "off", log=self.log)
         gop = self.gop.messages
         if gop:
             c.base = gop[0].timestamp
@@ -117,6 +142,9 @@ class LiveSource:
         c.queue.extend(gop)
         if c.queue:
             c.wakeup.set()
+            self.log.detached[c] = None   # the burst first, then the log
+        else:
+            c.follow()
         self.consumers.append(c)
         return c
 

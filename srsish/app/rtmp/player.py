@@ -1,10 +1,18 @@
 """PlayWriter: an RTMP player's writer greenlet: queue items to chunks (MediaChunker), merged writes to the socket."""
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Tuple
 
 from srsish.app.live.consumer import Consumer
-from srsish.app.live.writer import QueueWriter
+from srsish.app.live.writer import QueueWriter, rebased
 from srsish.kernel.message import SharedMessage
 from srsish.protocol.rtmp.media import MediaChunker
+
+
+def rtmp_view_render(key: Tuple[str, int, int, Any]) -> Callable[[SharedMessage], List[bytes]]:
+    """How the log view ("rtmp", chunk size, stream id, timestamp base) renders a message:
+    (chunk header, chunks), with a chunker of its own, since the view outlives any player."""
+    _, chunk_size, stream_id, base = key
+    chunker = MediaChunker(chunk_size, stream_id, rebased(base), {})
+    return lambda m: chunker.encode([m])
 
 
 class PlayWriter(QueueWriter):
@@ -32,7 +40,13 @@ class PlayWriter(QueueWriter):
         self._counted = self.send_bytes
 
     def encode(self, items: List[Any]) -> List[bytes]:
-        out = self.chunker.encode(items)
+        if self.span is not None and items:
+            # Straight from the source's log: the bytes every player with this view shares, one slice.
+            chunker = self.chunker
+            key = ("rtmp", chunker.chunk_size, chunker.stream_id, self.view_base(items))
+            out = self.consumer.log.view(key, rtmp_view_render).slice(*self.span)
+        else:
+            out = self.chunker.encode(items)
         if self.duration_ms > 0:
             self._count_duration(items)
             if self.played_ms >= self.duration_ms:
