@@ -6,6 +6,7 @@ from srsish.core.errors import MediaError
 from srsish.kernel import codec
 from srsish.kernel.codec import AacConfig, AvcConfig, CodecError
 from srsish.kernel.codec.avc import START_CODE
+from srsish.kernel.ts_fields import encode_pcr, es_info, pes_header, psi_section
 
 TS_PACKET_SIZE = 188
 TS_PAYLOAD_SIZE = 184
@@ -25,7 +26,6 @@ STREAM_ID_VIDEO = 0xE0
 STREAM_ID_AUDIO = 0xC0
 
 TS_CLOCK_PER_MS = 90
-TIMESTAMP_MASK = (1 << 33) - 1
 
 NAL_SPS = 7
 NAL_PPS = 8
@@ -36,65 +36,6 @@ AUD_NALU = START_CODE + b"\x09\xf0"
 
 class TsError(MediaError):
     """A sequence header or frame that cannot be muxed."""
-
-
-# ----------------------------------------------------------------------------- CRC32 (MPEG-2)
-
-def _crc_table() -> Tuple[int, ...]:
-    table = []
-    for i in range(256):
-        crc = i << 24
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else (crc << 1)
-        table.append(crc & 0xFFFFFFFF)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc_table()
-
-
-def crc32_mpeg2(data: bytes) -> int:
-    """CRC-32/MPEG-2 (polynomial 0x04C11DB7, initial 0xFFFFFFFF, no reflection, no final xor)."""
-    crc = 0xFFFFFFFF
-    table = _CRC_TABLE
-    for b in data:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ b]
-    return crc
-
-
-# ----------------------------------------------------------------------------- timestamps and PES
-
-def encode_timestamp(prefix: int, ts: int) -> bytes:
-    """A 5-byte PTS or DTS field; `prefix` is 0b0010 (PTS only), 0b0011 (PTS with DTS) or 0b0001 (DTS)."""
-    ts &= TIMESTAMP_MASK
-    return bytes((
-        (prefix << 4) | (((ts >> 30) & 0x07) << 1) | 1,
-        (ts >> 22) & 0xFF,
-        (((ts >> 15) & 0x7F) << 1) | 1,
-        (ts >> 7) & 0xFF,
-        ((ts & 0x7F) << 1) | 1,
-    ))
-
-
-def encode_pcr(base: int) -> bytes:
-    """The 6-byte program_clock_reference: 33-bit base (90 kHz), 6 reserved bits, 9-bit extension 0."""
-    base &= TIMESTAMP_MASK
-    return bytes(((base >> 25) & 0xFF, (base >> 17) & 0xFF, (base >> 9) & 0xFF, (base >> 1) & 0xFF,
-                  ((base & 1) << 7) | 0x7E, 0x00))
-
-
-def pes_header(stream_id: int, pts: int, dts: int, payload_len: int) -> bytes:
-    """A PES header with PTS, plus DTS when it differs; PES_packet_length 0 (unbounded) past 65535."""
-    if (pts & TIMESTAMP_MASK) == (dts & TIMESTAMP_MASK):
-        fields = encode_timestamp(0b0010, pts)
-        flags = 0x80
-    else:
-        fields = encode_timestamp(0b0011, pts) + encode_timestamp(0b0001, dts)
-        flags = 0xC0
-    length = 3 + len(fields) + payload_len
-    if length > 0xFFFF:
-        length = 0  # allowed for video only; audio frames never come near it
-    return bytes((0x00, 0x00, 0x01, stream_id, length >> 8, length & 0xFF, 0x80, flags, len(fields))) + fields
 
 
 # ----------------------------------------------------------------------------- H.264
@@ -312,18 +253,18 @@ class TsMuxer:
         body = bytes((TRANSPORT_STREAM_ID >> 8, TRANSPORT_STREAM_ID & 0xFF, 0xC1, 0x00, 0x00,
                       PROGRAM_NUMBER >> 8, PROGRAM_NUMBER & 0xFF,
                       0xE0 | (PMT_PID >> 8), PMT_PID & 0xFF))
-        return _psi(0x00, body)
+        return psi_section(0x00, body)
 
     def pmt_section(self) -> bytes:
         streams = b""
         if self.has_video:
-            streams += _es_info(STREAM_TYPE_H264, VIDEO_PID)
+            streams += es_info(STREAM_TYPE_H264, VIDEO_PID)
         if self.has_audio:
-            streams += _es_info(STREAM_TYPE_AAC if self.audio_codec == "aac" else STREAM_TYPE_MP3, AUDIO_PID)
+            streams += es_info(STREAM_TYPE_AAC if self.audio_codec == "aac" else STREAM_TYPE_MP3, AUDIO_PID)
         pcr = self.pcr_pid
         body = bytes((PROGRAM_NUMBER >> 8, PROGRAM_NUMBER & 0xFF, 0xC1 | (self._pmt_version << 1), 0x00, 0x00,
                       0xE0 | (pcr >> 8), pcr & 0xFF, 0xF0, 0x00)) + streams
-        return _psi(0x02, body)
+        return psi_section(0x02, body)
 
     def _next_cc(self, pid: int) -> int:
         cc = self._cc.get(pid, 0)
@@ -387,15 +328,3 @@ class TsMuxer:
         out += af
         out += data[pos:pos + room]
         return pos + room
-
-
-def _es_info(stream_type: int, pid: int) -> bytes:
-    return bytes((stream_type, 0xE0 | (pid >> 8), pid & 0xFF, 0xF0, 0x00))
-
-
-def _psi(table_id: int, body: bytes) -> bytes:
-    """A PSI section: table id, section_syntax_indicator 1 and the length, the body, CRC32."""
-    length = len(body) + 4
-    head = bytes((table_id, 0xB0 | (length >> 8), length & 0xFF))
-    section = head + body
-    return section + crc32_mpeg2(section).to_bytes(4, "big")

@@ -1,7 +1,8 @@
 """Reading back an MPEG-TS segment cut short: where its last whole PES ends, and the time span it covers."""
 from dataclasses import dataclass
 
-from srsish.kernel.ts import TIMESTAMP_MASK, TS_CLOCK_PER_MS, TS_PACKET_SIZE
+from srsish.kernel.ts import TS_CLOCK_PER_MS, TS_PACKET_SIZE
+from srsish.kernel.ts_fields import TIMESTAMP_MASK
 
 SYNC_BYTE = 0x47
 

@@ -5,8 +5,8 @@ import pytest
 
 from srsish.kernel import ts
 from srsish.kernel.ts import (AUDIO_PID, PMT_PID, VIDEO_PID, AacConfig, TsError, TsMuxer, adts_header,
-                              avcc_to_annexb, crc32_mpeg2, encode_pcr, encode_timestamp, parse_audio_specific_config,
-                              parse_avc_config, parse_video_tag, pes_header)
+                              avcc_to_annexb, parse_audio_specific_config, parse_avc_config, parse_video_tag)
+from srsish.kernel.ts_fields import crc32_mpeg2, encode_pcr, encode_timestamp, pes_header
 
 SPS = bytes.fromhex("6764001facd9405005bb011000000300100000030320f183196000")
 PPS = bytes.fromhex("68ebe3cb22c0")
